@@ -1,0 +1,81 @@
+"""Triton availability, backend choice and seeds, shared by every kernel.
+
+Importing this module never fails without Triton: `HAS_TRITON` says whether jit kernels
+can be defined. Triton runs on CUDA tensors, or on CPU tensors when the interpreter
+(`TRITON_INTERPRET=1`, set before Triton is imported) is on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import torch
+
+try:
+    import triton  # noqa: F401
+    import triton.language as tl  # noqa: F401
+
+    HAS_TRITON = True
+except ImportError:  # pragma: no cover - depends on the platform
+    HAS_TRITON = False
+
+INTERPRETER = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+Backend = Literal["triton", "torch"]
+
+
+def triton_runs_on(device: torch.device) -> bool:
+    """Whether a Triton kernel can run on tensors of `device`."""
+    if not HAS_TRITON:
+        return False
+    if device.type == "cuda":
+        return not INTERPRETER
+    return device.type == "cpu" and INTERPRETER
+
+
+def choose_backend(backend: str | None, device: torch.device, op: str) -> Backend:
+    """Resolve `backend` ("triton", "torch", "auto" or None) for tensors on `device`.
+
+    Raises:
+        ValueError: for an unknown backend name.
+        RuntimeError: when "triton" is asked for and cannot run on `device`.
+    """
+    if backend is None or backend == "auto":
+        return "triton" if device.type == "cuda" and triton_runs_on(device) else "torch"
+    if backend == "torch":
+        return "torch"
+    if backend == "triton":
+        if not triton_runs_on(device):
+            reason = (
+                "Triton is not installed"
+                if not HAS_TRITON
+                else f"tensors are on {device.type} and Triton runs on CUDA, or on the CPU "
+                "only with TRITON_INTERPRET=1 set before start-up"
+            )
+            raise RuntimeError(f"{op}: backend='triton' cannot run here: {reason}")
+        return "triton"
+    raise ValueError(f"{op}: backend must be 'triton', 'torch' or 'auto', got {backend!r}")
+
+
+def resolve_seed(seed: int | None) -> int:
+    """Return `seed`, or draw one from torch's default generator so `torch.manual_seed` rules.
+
+    Raises:
+        TypeError: when `seed` is not an int.
+        ValueError: when `seed` is outside [0, 2**63).
+    """
+    if seed is None:
+        return int(torch.randint(0, 2**62, (), dtype=torch.int64).item())
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return seed
+
+
+def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A torch.Generator on `device` seeded with `seed` (the reference backends draw from it)."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
