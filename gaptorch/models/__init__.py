@@ -1,0 +1,47 @@
+"""Networks by name: `build("unet", dims=3)` makes any registered architecture."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from gaptorch.models.unet import UNet
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet}
+
+
+def list_architectures() -> list[str]:
+    """Names accepted by `build`, sorted."""
+    return sorted(ARCHITECTURES)
+
+
+def architecture_config(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The full constructor keywords of `name` with defaults filled in (a model's config).
+
+    Raises:
+        ValueError: unknown name, or keywords the architecture does not take.
+    """
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(list_architectures())}")
+    signature = inspect.signature(ARCHITECTURES[name])
+    try:
+        bound = signature.bind(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"architecture {name!r}: {error}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """Build the network registered as `name` with constructor keywords `kwargs`.
+
+    Raises:
+        ValueError: unknown name or keywords.
+    """
+    config = architecture_config(name, **kwargs)
+    return ARCHITECTURES[name](**config)
+
+
+__all__ = ["ARCHITECTURES", "UNet", "architecture_config", "build", "list_architectures"]
