@@ -1,0 +1,1 @@
+"""Training objectives and inference procedures, one module per method."""

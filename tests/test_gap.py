@@ -1,0 +1,112 @@
+import math
+
+import pytest
+import torch
+
+from gaptorch.curriculum import Curriculum
+from gaptorch.methods.gap import (
+    GapOptions,
+    accumulate,
+    clean_training_pair,
+    mmse,
+    photon_loss,
+    split_probability,
+)
+from gaptorch.models import build
+
+
+def test_photon_loss_matches_direct_formula():
+    logits = torch.randn(3, 1, 6, 5, dtype=torch.float64)
+    target = torch.rand(3, 1, 6, 5, dtype=torch.float64)
+    direct = []
+    for z, t in zip(logits, target):
+        direct.append(-(z * t).mean() + t.mean() * torch.log(torch.exp(z).mean()))
+    assert photon_loss(logits, target).item() == pytest.approx(torch.stack(direct).mean().item(), rel=1e-6)
+
+
+def test_photon_loss_is_stable_for_huge_logits():
+    logits = torch.full((1, 1, 4, 4), 1000.0)
+    assert torch.isfinite(photon_loss(logits, torch.ones_like(logits)))
+
+
+def test_photon_loss_is_minimal_at_the_target_distribution():
+    target = torch.rand(1, 1, 8, 8) + 0.1
+    best = photon_loss(torch.log(target), target)
+    assert best < photon_loss(torch.zeros_like(target), target)
+    assert best < photon_loss(torch.log(target) + 0.3 * torch.randn_like(target), target)
+
+
+def test_split_probability_hits_the_drawn_psnr_and_clamps():
+    counts = torch.full((1000, 1, 4, 4), 100)
+    p = split_probability(counts, 0.0, 10.0, torch.Generator().manual_seed(0))
+    levels = 10 * torch.log10(p * 100)
+    assert levels.min() >= -1e-4 and levels.max() <= 10 + 1e-4
+    p = split_probability(counts, 30.0, 40.0, torch.Generator().manual_seed(0))
+    assert torch.all(p == 0.99)
+
+
+def test_clean_pair_simulates_counts_at_the_level():
+    clean = torch.rand(64, 1, 16, 16) + 0.5
+    counts, target = clean_training_pair(clean, 10.0, 10.0, torch.Generator().manual_seed(0))
+    assert counts.mean().item() == pytest.approx(10.0, rel=0.05)
+    torch.testing.assert_close(target.mean(dim=(1, 2, 3)), torch.ones(64))
+
+
+def test_mmse_sums_to_the_input_photon_count():
+    network = build("unet", depth=2, start_filters=4, levels=3).eval()
+    counts = torch.poisson(torch.full((2, 1, 13, 21), 3.0))
+    with torch.no_grad():
+        estimate = mmse(network, counts)
+    torch.testing.assert_close(estimate.sum(dim=(1, 2, 3)), counts.sum(dim=(1, 2, 3)))
+
+
+@pytest.mark.parametrize("max_psnr", [0.0, 12.0])
+def test_accumulate_stops_just_past_the_requested_psnr(max_psnr):
+    network = build("unet", depth=2, start_filters=4, levels=3).eval()
+    beta = 0.2
+    with torch.no_grad():
+        result = accumulate(network, torch.zeros(3, 1, 12, 12), max_psnr=max_psnr, beta=beta, seed=0)
+    reached = 10 * torch.log10(result.photons.mean(dim=(1, 2, 3)))
+    assert torch.all(reached > max_psnr)
+    # One step adds about beta of the photons (Poisson spread allowed).
+    assert torch.all(reached < max_psnr + 10 * math.log10(1 + 2 * beta) + 0.5)
+
+
+def test_accumulate_respects_photon_and_step_limits():
+    network = build("unet", depth=2, start_filters=4, levels=3).eval()
+    with torch.no_grad():
+        capped = accumulate(network, torch.zeros(2, 1, 8, 8), max_psnr=40, max_photons=500, seed=0)
+        short = accumulate(network, torch.zeros(2, 1, 8, 8), max_psnr=40, max_steps=5, seed=0)
+    assert torch.all(capped.photons.sum(dim=(1, 2, 3)) < 500 * 1.3)
+    assert torch.all(short.steps == 5)
+
+
+def test_accumulate_same_seed_same_samples_and_keeps_the_start():
+    network = build("unet", depth=2, start_filters=4, levels=3).eval()
+    start = torch.poisson(torch.full((2, 1, 10, 10), 1.0))
+    with torch.no_grad():
+        a = accumulate(network, start, max_psnr=8, seed=3, trajectory_every=4)
+        b = accumulate(network, start, max_psnr=8, seed=3)
+        c = accumulate(network, start, max_psnr=8, seed=4)
+    assert torch.equal(a.photons, b.photons)
+    assert not torch.equal(a.photons, c.photons)
+    assert torch.all(a.photons >= start)
+    assert torch.equal(a.trajectory[0], start)
+
+
+def test_curriculum_widens_phase_by_phase():
+    curriculum = Curriculum()
+    assert curriculum.phases == 9
+    ranges = [curriculum.range_at(step, 900) for step in range(0, 900, 100)]
+    assert ranges[0] == (24.0, 32.0)
+    assert ranges[-1] == (-40.0, 32.0)
+    assert [r[0] for r in ranges] == [24.0 - 8 * k for k in range(9)]
+    assert Curriculum(steps_per_phase=10).range_at(10_000, 20) == (-40.0, 32.0)
+
+
+def test_gap_options_choose_schedule():
+    assert GapOptions().schedule(3.0) == (3.0 - 20.0, 3.0)
+    assert GapOptions(supervision="clean").schedule(3.0) == (-40.0, 32.0)
+    assert isinstance(GapOptions(curriculum=True).schedule(3.0), Curriculum)
+    with pytest.raises(ValueError, match="not both"):
+        GapOptions(psnr_range=(0, 1), curriculum=True)
