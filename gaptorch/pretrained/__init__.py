@@ -1,0 +1,64 @@
+"""Models shipped inside the package, loaded by name with no network and checked by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model folder in this package and the SHA-256 of its weights file."""
+
+    folder: str
+    sha256: str
+    kind: str
+    summary: str
+
+
+BUNDLED: dict[str, BundledModel] = {}
+DEFAULTS = {"denoiser": "gap-fluo-2d", "generator": "gap-gen-fashion"}
+
+
+def list_models() -> list[str]:
+    """Names of the bundled models."""
+    return sorted(BUNDLED)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model_path(name_or_path: str | os.PathLike | None, *, kind: str) -> Path:
+    """The folder of a model given by path, bundled name, or None for the default of `kind`.
+
+    Bundled weights are checked against their recorded SHA-256 before use.
+
+    Raises:
+        ValueError: neither an existing folder nor a bundled name, or a checksum mismatch.
+    """
+    name = DEFAULTS[kind] if name_or_path is None else name_or_path
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if isinstance(name, str) and name in BUNDLED:
+        entry = BUNDLED[name]
+        folder = HERE / entry.folder
+        actual = sha256_of(folder / "model.safetensors")
+        if actual != entry.sha256:
+            raise ValueError(
+                f"bundled model {name!r} failed its checksum (sha256 {actual[:12]}..., expected "
+                f"{entry.sha256[:12]}...): the package files are damaged; reinstall gaptorch"
+            )
+        return folder
+    known = ", ".join(list_models()) or "none are bundled in this version"
+    raise ValueError(f"model {str(name)!r} is neither a model folder nor a bundled model (bundled: {known})")

@@ -1,0 +1,95 @@
+"""From `Denoiser.train` / `Generator.train` options to a trained network and its spec."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from gaptorch.config import build_config, take, to_dict
+from gaptorch.data import PatchSampler, split_validation
+from gaptorch.methods.gap import GapObjective, GapOptions
+from gaptorch.model_folder import ModelSpec
+from gaptorch.models import architecture_config, build
+from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
+from gaptorch.training_data import infer_network_shape, load_training_images
+
+METHODS = {"denoiser": ("gap",), "generator": ("gap",)}
+
+
+def _network(architecture: str, kwargs: dict[str, Any], seed: int | None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the network with a seeded initialisation that leaves the global RNG alone."""
+    config = architecture_config(architecture, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if seed is None else seed)
+        return build(architecture, **config), config
+
+
+def train_model(
+    data: Any, *, kind: str, method: str, steps: int, seed: int | None, options: dict[str, Any]
+) -> tuple[nn.Module, ModelSpec, torch.device, TrainResult]:
+    """Train a network for `kind` ("denoiser" or "generator") with `method` on `data`.
+
+    Raises:
+        TypeError: unknown options.
+        ValueError: an unknown method for `kind`, bad data or option values.
+    """
+    if method not in METHODS[kind]:
+        raise ValueError(f"method must be one of {', '.join(METHODS[kind])} for a {kind}, got {method!r}")
+    options = dict(options)
+    axes, gain, offset = options.pop("axes", None), options.pop("gain", None), options.pop("offset", None)
+    architecture = options.pop("architecture", "unet")
+    network_kwargs = dict(options.pop("network", None) or {})
+    dims, channels = options.pop("dims", None), options.pop("channels", None)
+    name = options.pop("name", None)
+    options.setdefault("supervision", "clean" if kind == "generator" else "self")
+    gap_options = build_config(GapOptions, take(options, GapOptions), "GAP")
+    config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
+    inferred_dims, inferred_channels = infer_network_shape(data, axes)
+    dims = dims or network_kwargs.pop("dims", None) or inferred_dims
+    channels = channels or network_kwargs.pop("in_channels", None) or inferred_channels
+    loaded = load_training_images(
+        data, axes=axes, dims=dims, channels=channels, supervision=gap_options.supervision, gain=gain, offset=offset
+    )
+    schedule = gap_options.schedule(loaded.pseudo_psnr)
+    objective = GapObjective(schedule, gap_options.supervision)
+    network, network_config = _network(architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed)
+    patch = config.patch(dims)
+    train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
+    train_sampler = PatchSampler(train_images, patch, augment=config.augment)
+    validation_sampler = PatchSampler(validation_images, patch, augment=False) if validation_images else None
+    device = choose_device(config.device)
+    network, result = run_training(network, objective, train_sampler, validation_sampler, config)
+    data_mean = float(torch.stack([image.float().mean() for image in loaded.images]).mean())
+    spec = ModelSpec(
+        kind=kind,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        architecture=architecture,
+        network=network_config,
+        training={
+            "name": name or f"{method} {kind}",
+            "sources": loaded.sources,
+            "steps": steps,
+            "seconds": round(result.seconds, 1),
+            "device": str(device),
+            "patch": list(train_sampler.patch),
+            "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
+            "config": to_dict(config),
+            "final_loss": _finite(result.history[-1]["loss"]) if result.history else None,
+            "final_val_loss": _finite(result.history[-1]["val_loss"]) if result.history else None,
+        },
+        method_config={
+            **to_dict(gap_options),
+            "schedule": to_dict(schedule) if not isinstance(schedule, tuple) else list(schedule),
+        },
+        calibration=to_dict(loaded.calibration) if loaded.calibration and not loaded.calibration.is_identity else None,
+        intensity={"mean": data_mean},
+    )
+    return network, spec, device, result
+
+
+def _finite(value: float) -> float | None:
+    """`value`, or None for NaN (JSON has no NaN)."""
+    return None if math.isnan(value) else round(value, 6)

@@ -1,0 +1,100 @@
+"""Training data from arrays or files: calibrated, laid out as (C, *spatial) tensors."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaptorch.axes import Layout, validate_axes
+from gaptorch.calibration import Calibration, resolve_calibration
+from gaptorch.io import read_image
+
+Data = np.ndarray | str | os.PathLike | Sequence[np.ndarray | str | os.PathLike]
+
+
+@dataclass
+class TrainingImages:
+    """Images ready for patch sampling, and what was done to get them."""
+
+    images: list[torch.Tensor]
+    calibration: Calibration | None
+    pseudo_psnr: float
+    sources: list[str]
+
+
+def _items(data: Data) -> list[np.ndarray | str | os.PathLike]:
+    if isinstance(data, (np.ndarray, str, os.PathLike)):
+        return [data]
+    if isinstance(data, torch.Tensor):
+        return [data.cpu().numpy()]
+    items = list(data)
+    if not items:
+        raise ValueError("data is empty: give an array, a file, or a list of them")
+    return items
+
+
+def infer_network_shape(data: Data, axes: str | None) -> tuple[int, int]:
+    """(dims, channels) a new network needs for `data`: 3D when the axes name Z, RGB for C=3."""
+    first = _items(data)[0]
+    shape = np.shape(first) if not isinstance(first, (str, os.PathLike)) else None
+    file_axes = None
+    if shape is None:
+        array, file_axes = read_image(first)
+        shape = array.shape
+    axes = validate_axes(axes, len(shape)) if axes is not None else file_axes
+    if axes is None:
+        return 2, 3 if len(shape) == 3 and shape[-1] == 3 else 1
+    channels = 3 if "C" in axes and shape[axes.index("C")] == 3 else 1
+    return (3 if "Z" in axes else 2), channels
+
+
+def load_training_images(
+    data: Data,
+    *,
+    axes: str | None,
+    dims: int,
+    channels: int,
+    supervision: str,
+    gain: float | str | None = None,
+    offset: float | str | None = None,
+) -> TrainingImages:
+    """Load, calibrate and split `data` into (C, *spatial) images.
+
+    Noisy data ("self" supervision) become integer counts through the calibration; clean
+    data ("clean") stay float intensities and must be non-negative.
+
+    Raises:
+        ValueError: empty, non-finite or negative clean data; data that are not counts.
+    """
+    images: list[torch.Tensor] = []
+    sources: list[str] = []
+    calibration: Calibration | None = None
+    for item in _items(data):
+        if isinstance(item, (str, os.PathLike)):
+            array, file_axes = read_image(item)
+            sources.append(str(Path(item)))
+        else:
+            array, file_axes = np.asarray(item), None
+            sources.append(f"array{tuple(array.shape)}")
+        if array.size == 0 or array.ndim < 2:
+            raise ValueError(f"training image {sources[-1]} is empty or has fewer than 2 dims")
+        layout = Layout.of(array.shape, axes or file_axes, dims, channels)
+        if supervision == "self":
+            calibration = resolve_calibration(array, gain, offset)
+            batch = layout.to_model(calibration.to_counts(array)).astype(np.int32)
+        else:
+            batch = layout.to_model(np.asarray(array, np.float32))
+            if not np.isfinite(batch).all() or (batch < 0).any():
+                raise ValueError(f"clean training image {sources[-1]} must be finite and non-negative")
+        images.extend(torch.from_numpy(np.ascontiguousarray(image)) for image in batch)
+    means = [float(image.float().mean()) for image in images]
+    level = float(np.median([10 * math.log10(m) for m in means if m > 0])) if any(means) else -40.0
+    if supervision == "self" and not any(means):
+        raise ValueError("training data hold no photons (all zero)")
+    return TrainingImages(images, calibration, level, sources)

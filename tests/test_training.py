@@ -1,0 +1,81 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_NETWORK
+
+from gaptorch import Denoiser, TrainConfig
+from gaptorch.data import PatchSampler
+
+OPTIONS = {"network": TINY_NETWORK, "batch_size": 4, "patch_size": 24, "val_every": 5, "log_every": 5}
+
+
+def _weights(denoiser):
+    return torch.cat([p.detach().flatten() for p in denoiser.network.parameters()])
+
+
+def test_same_seed_same_weights(camera_counts):
+    noisy, _ = camera_counts
+    a = Denoiser.train(noisy, steps=6, seed=3, **OPTIONS)
+    b = Denoiser.train(noisy, steps=6, seed=3, **OPTIONS)
+    c = Denoiser.train(noisy, steps=6, seed=4, **OPTIONS)
+    assert torch.equal(_weights(a), _weights(b))
+    assert not torch.equal(_weights(a), _weights(c))
+
+
+def test_resumed_run_ends_where_an_uninterrupted_one_does(camera_counts, tmp_path, monkeypatch):
+    noisy, _ = camera_counts
+    straight = Denoiser.train(noisy, steps=10, seed=1, **OPTIONS)
+    sample = PatchSampler.sample
+    calls = {"training": 0}
+
+    def crash_at_step_nine(self, batch_size, generator):
+        if self.transforms > 1:  # the training sampler augments, the validation one does not
+            calls["training"] += 1
+            if calls["training"] == 9:
+                raise KeyboardInterrupt("simulated crash")
+        return sample(self, batch_size, generator)
+
+    monkeypatch.setattr(PatchSampler, "sample", crash_at_step_nine)
+    with pytest.raises(KeyboardInterrupt):
+        Denoiser.train(noisy, steps=10, seed=1, checkpoint_dir=str(tmp_path), checkpoint_every=4, **OPTIONS)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 8
+    monkeypatch.setattr(PatchSampler, "sample", sample)
+    resumed = Denoiser.train(
+        noisy, steps=10, seed=1, checkpoint_dir=str(tmp_path), resume=True, checkpoint_every=4, **OPTIONS
+    )
+    torch.testing.assert_close(_weights(resumed), _weights(straight))
+
+
+def test_csv_log_has_a_row_per_logged_step(camera_counts, tmp_path):
+    noisy, _ = camera_counts
+    log = tmp_path / "log.csv"
+    Denoiser.train(noisy, steps=10, seed=0, log_csv=str(log), **OPTIONS)
+    rows = list(csv.DictReader(log.open()))
+    assert [int(r["step"]) for r in rows] == [5, 10]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert np.isfinite(float(rows[-1]["val_loss"]))
+
+
+def test_ema_weights_differ_from_raw_weights(camera_counts):
+    noisy, _ = camera_counts
+    raw = Denoiser.train(noisy, steps=6, seed=0, **OPTIONS)
+    ema = Denoiser.train(noisy, steps=6, seed=0, ema_decay=0.9, **OPTIONS)
+    assert not torch.equal(_weights(raw), _weights(ema))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 5, "lr": -1.0}, "lr"),
+        ({"steps": 5, "val_fraction": 1.0}, "val_fraction"),
+        ({"steps": 5, "resume": True}, "checkpoint_dir"),
+        ({"steps": 5, "optimizer": "sgd"}, "optimizer"),
+        ({"steps": 5, "patch_size": 1}, "patch_size"),
+    ],
+)
+def test_config_rejects_bad_values(options, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**options)
