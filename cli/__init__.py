@@ -1,0 +1,1 @@
+"""The `gap` command line."""

@@ -1,0 +1,1 @@
+"""Sample images shipped with gaptorch (see README.md here)."""
