@@ -1,0 +1,1 @@
+"""Benchmarks users can run (`gap bench ...`); results go to benchmarks/results/."""
