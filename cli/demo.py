@@ -42,8 +42,7 @@ def demo(out_dir: Path, photons: float, steps: int, seed: int) -> None:
     rate, noisy = simulated_counts(clean, photons, seed)
     click.echo(f"sample {SAMPLE} {clean.shape}, simulated {photons:g} photons/pixel; training {steps} steps ...")
     began = time.perf_counter()
-    denoiser = Denoiser.train(noisy, axes="ZYX", dims=2, steps=steps, seed=seed, network={"start_filters": 16},
-                              auto_width=5)
+    denoiser = Denoiser.train(noisy, axes="ZYX", dims=2, steps=steps, seed=seed, network={"start_filters": 16})
     estimate = denoiser.denoise(noisy, axes="ZYX")
     seconds = time.perf_counter() - began
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ def train_model(
     loaded = load_training_images(
         data, axes=axes, dims=dims, channels=channels, supervision=gap_options.supervision, gain=gain, offset=offset
     )
-    schedule = gap_options.schedule(loaded.pseudo_psnr)
+    schedule = gap_options.schedule(loaded.psnr_span)
     objective = GapObjective(schedule, gap_options.supervision)
     network, network_config = _network(architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed)
     patch = config.patch(dims)

@@ -52,7 +52,8 @@ class TrainConfig:
     Args:
         steps: optimiser steps.
         batch_size: patches per step.
-        patch_size: patch edge, or one per spatial dim.
+        patch_size: patch edge, or one per spatial dim; None is 64 in 2D and 32 in 3D
+            (shrunk to the smallest image).
         lr: peak learning rate.
         optimizer: "adam" or "adamw".
         weight_decay: AdamW/Adam weight decay.
@@ -77,8 +78,8 @@ class TrainConfig:
 
     steps: int
     batch_size: int = 16
-    patch_size: int | tuple[int, ...] = 64
-    lr: float = 2e-3
+    patch_size: int | tuple[int, ...] | None = None
+    lr: float = 1e-3
     optimizer: Literal["adam", "adamw"] = "adamw"
     weight_decay: float = 0.0
     schedule: Literal["cosine", "constant"] = "cosine"
@@ -118,7 +119,7 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        sizes = (self.patch_size,) if isinstance(self.patch_size, int) else self.patch_size
+        sizes = (self.patch_size,) if isinstance(self.patch_size, int) else self.patch_size or ()
         if any(not isinstance(s, int) or s < 2 for s in sizes):
             raise ValueError(f"patch_size must be ints >= 2, got {self.patch_size!r}")
 
@@ -129,6 +130,8 @@ class TrainConfig:
 
     def patch(self, dims: int) -> tuple[int, ...]:
         """Patch size per spatial dim."""
+        if self.patch_size is None:
+            return (64,) * dims if dims == 2 else (32,) * dims
         if isinstance(self.patch_size, int):
             return (self.patch_size,) * dims
         if len(self.patch_size) != dims:

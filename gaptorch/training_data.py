@@ -24,8 +24,19 @@ class TrainingImages:
 
     images: list[torch.Tensor]
     calibration: Calibration | None
-    pseudo_psnr: float
+    levels: list[float]
     sources: list[str]
+
+    @property
+    def pseudo_psnr(self) -> float:
+        """Median pseudo-PSNR of the images (dB)."""
+        return float(np.median(self.levels))
+
+    @property
+    def psnr_span(self) -> tuple[float, float]:
+        """(5th, 95th) percentile of the images' pseudo-PSNR (dB)."""
+        low, high = np.percentile(self.levels, [5, 95])
+        return float(low), float(high)
 
 
 def _items(data: Data) -> list[np.ndarray | str | os.PathLike]:
@@ -94,7 +105,7 @@ def load_training_images(
                 raise ValueError(f"clean training image {sources[-1]} must be finite and non-negative")
         images.extend(torch.from_numpy(np.ascontiguousarray(image)) for image in batch)
     means = [float(image.float().mean()) for image in images]
-    level = float(np.median([10 * math.log10(m) for m in means if m > 0])) if any(means) else -40.0
     if supervision == "self" and not any(means):
         raise ValueError("training data hold no photons (all zero)")
-    return TrainingImages(images, calibration, level, sources)
+    levels = [10 * math.log10(m) for m in means if m > 0] or [-40.0]
+    return TrainingImages(images, calibration, levels, sources)

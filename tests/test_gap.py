@@ -105,8 +105,9 @@ def test_curriculum_widens_phase_by_phase():
 
 
 def test_gap_options_choose_schedule():
-    assert GapOptions().schedule(3.0) == (3.0 - 20.0, 3.0)
-    assert GapOptions(supervision="clean").schedule(3.0) == (-40.0, 32.0)
-    assert isinstance(GapOptions(curriculum=True).schedule(3.0), Curriculum)
+    assert GapOptions().schedule((3.0, 6.0)) == (3.0 - 5.0, 6.0)
+    assert GapOptions(auto_width=10).schedule((3.0, 3.0)) == (-7.0, 3.0)
+    assert GapOptions(supervision="clean").schedule((3.0, 6.0)) == (-40.0, 32.0)
+    assert isinstance(GapOptions(curriculum=True).schedule((3.0, 6.0)), Curriculum)
     with pytest.raises(ValueError, match="not both"):
         GapOptions(psnr_range=(0, 1), curriculum=True)

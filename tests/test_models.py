@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from gaptorch.models import build, list_architectures
+
+
+@pytest.mark.parametrize("name", list_architectures())
+@pytest.mark.parametrize(
+    ("dims", "shape"),
+    [(2, (2, 1, 37, 50)), (2, (1, 3, 5, 9)), (3, (1, 1, 9, 20, 17)), (2, (1, 1, 1, 1))],
+)
+def test_every_architecture_keeps_any_shape(name, dims, shape):
+    channels = shape[1]
+    network = build(name, dims=dims, in_channels=channels, depth=3, start_filters=4, levels=3)
+    counts = torch.poisson(torch.full(shape, 2.0))
+    logits = network(counts)
+    assert logits.shape == counts.shape
+    logits.sum().backward()
+    assert all(p.grad is not None for p in network.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("up_mode", ["transpose", "upsample"])
+@pytest.mark.parametrize("merge_mode", ["add", "concat"])
+def test_unet_variants_build_and_run(up_mode, merge_mode):
+    network = build("unet", depth=3, start_filters=4, up_mode=up_mode, merge_mode=merge_mode)
+    assert network(torch.zeros(1, 1, 19, 23)).shape == (1, 1, 19, 23)
+
+
+def test_3d_unet_can_keep_z_resolution():
+    network = build("unet", dims=3, depth=3, start_filters=4, pool_z=False)
+    assert network.multiples == (1, 4, 4)
+    assert network(torch.zeros(1, 1, 3, 16, 16)).shape == (1, 1, 3, 16, 16)
+
+
+def test_unet_is_translation_equivariant_on_its_pooling_grid():
+    torch.manual_seed(0)
+    network = build("unet", depth=3, start_filters=4).eval()
+    image = torch.poisson(torch.full((1, 1, 64, 64), 3.0))
+    with torch.no_grad():
+        whole = network(image)
+        shifted = network(image[..., 4:, 8:])
+    torch.testing.assert_close(whole[..., 24:40, 24:40], shifted[..., 20:36, 16:32], atol=1e-4, rtol=1e-4)
+
+
+def test_unknown_architecture_and_keywords_are_named():
+    with pytest.raises(ValueError, match="unknown architecture 'nope'"):
+        build("nope")
+    with pytest.raises(ValueError, match="colour"):
+        build("unet", colour=3)
+    with pytest.raises(ValueError, match="dims"):
+        build("unet", dims=4)
