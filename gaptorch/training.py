@@ -5,6 +5,12 @@ target), and the loss of the network's output against the target. The loop owns 
 rest: Adam/AdamW, warm-up + cosine or constant learning rate, gradient clipping, bf16
 autocast on CUDA, a held-out validation set, EMA weights, atomic checkpoints with
 exact resume, a CSV log and progress lines.
+
+Under torchrun the same loop runs DistributedDataParallel: every rank draws its own
+batches (so the global batch is ranks x batch_size), rank 0 writes logs and checkpoints.
+Random numbers for step k on rank r come from a generator seeded with (seed, r, k), so a
+run resumed from a checkpoint, on any number of ranks, needs no saved random state and a
+resumed run on the same ranks ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from torch import nn
 
 from gaptorch.config import to_dict
 from gaptorch.data import PatchSampler
+from gaptorch.distributed import World, join, mean_across, rank_device
 from gaptorch.ema import EMA
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -218,6 +225,21 @@ class _Logger:
             )
 
 
+def step_seed(seed: int | None, rank: int, step: int) -> int:
+    """The seed of rank `rank`'s random numbers at training step `step`."""
+    mixed = (0 if seed is None else seed) * 0x9E3779B97F4A7C15 + rank * 0xBF58476D1CE4E5B9 + step * 0x94D049BB133111EB
+    return mixed % 2**63
+
+
+def _wrap(network: nn.Module, device: torch.device, world: World) -> nn.Module:
+    """The module to call for training: DDP around `network` when there are several ranks."""
+    if not world.distributed:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,14 +265,16 @@ def run_training(
         RuntimeError: a CUDA device was requested without CUDA.
         FloatingPointError: the loss became NaN or infinite.
     """
-    device = choose_device(config.device)
+    world = join(choose_device(config.device))
+    device = rank_device(choose_device(config.device), world)
     network.to(device).train()
-    generator = torch.Generator().manual_seed(0 if config.seed is None else config.seed)
+    model = _wrap(network, device, world)
+    generator = torch.Generator()
     optimizer = _make_optimizer(network, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config))
     ema = EMA(network, config.ema_decay) if config.ema_decay else None
     result = TrainResult()
-    validation = _validation_pairs(objective, validation_sampler, config)
+    validation = _validation_pairs(objective, validation_sampler, config) if world.is_main else []
     checkpoint = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
     start = 0
     if config.resume and checkpoint is not None and checkpoint.exists():
@@ -258,19 +282,20 @@ def run_training(
         network.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         result.history = list(state["history"])
         start = result.resumed_from = int(state["step"])
-    logger = _Logger(config, result.history)
+    logger = _Logger(config, result.history) if world.is_main else None
     autocast = device.type == "cuda" and config.amp
     began = time.perf_counter() - (result.history[-1]["seconds"] if result.history else 0.0)
     running, counted = 0.0, 0
     for step in range(start, config.steps):
-        inputs, target = objective.pair(train_sampler.sample(config.batch_size, generator).to(device), step, config.steps, generator)
+        generator.manual_seed(step_seed(config.seed, world.rank, step))
+        batch = train_sampler.sample(config.batch_size, generator).to(device)
+        inputs, target = objective.pair(batch, step, config.steps, generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            output = _forward(network, inputs)
+            output = _forward(model, inputs)
         loss = objective.loss(output.float(), target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower lr")
@@ -285,22 +310,23 @@ def run_training(
         running, counted = running + float(loss.detach()), counted + 1
         done = step + 1
         if done % config.log_every == 0 or done % config.val_every == 0 or done == config.steps:
-            val_loss = math.nan
-            if validation and (done % config.val_every == 0 or done == config.steps):
-                val_loss = _validation_loss(ema.shadow if ema else network, objective, validation, device, autocast)
-            row = {"step": done, "loss": running / counted, "val_loss": val_loss,
-                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began,
-                   **objective.describe(step, config.steps)}
-            row = {key: row.get(key, math.nan) for key in LOG_FIELDS}
-            result.history.append(row)
-            logger.write(row)
+            mean_loss = mean_across(running / counted, world)
+            if logger is not None:
+                val_loss = math.nan
+                if validation and (done % config.val_every == 0 or done == config.steps):
+                    val_loss = _validation_loss(ema.shadow if ema else network, objective, validation, device, autocast)
+                row = {"step": done, "loss": mean_loss, "val_loss": val_loss,
+                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began,
+                       **objective.describe(step, config.steps)}
+                row = {key: row.get(key, math.nan) for key in LOG_FIELDS}
+                result.history.append(row)
+                logger.write(row)
             running, counted = 0.0, 0
-        if checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+        if world.is_main and checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
             _save_checkpoint(checkpoint, {
                 "step": done, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                "ema": ema.state_dict() if ema else None, "history": result.history,
-                "config": to_dict(config),
+                "schedule": schedule.state_dict(), "ema": ema.state_dict() if ema else None,
+                "history": result.history, "config": to_dict(config), "world_size": world.size,
             })
     result.seconds = time.perf_counter() - began
     kept = ema.shadow if ema is not None else network
