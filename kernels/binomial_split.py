@@ -10,8 +10,29 @@ from __future__ import annotations
 
 import torch
 
-from gaptorch.kernels._triton import choose_backend, resolve_seed, seeded_generator
+from gaptorch.kernels._samplers import philox_key
+from gaptorch.kernels._triton import (
+    HAS_TRITON,
+    choose_backend,
+    launch_block,
+    resolve_seed,
+    seeded_generator,
+    warps,
+)
 from gaptorch.kernels._validate import broadcast_shape, check_batched, per_image
+
+if HAS_TRITON:
+    import triton
+    import triton.language as tl
+
+    from gaptorch.kernels._samplers import (
+        SPLIT_STREAM,
+        binomial_by_inversion,
+        binomial_by_rejection,
+        binomial_needs_rejection,
+        image_block,
+        shared_uniforms,
+    )
 
 
 def binomial_split_reference(
@@ -41,6 +62,84 @@ def _normalised_remainder(remainder: torch.Tensor) -> torch.Tensor:
     pixels = remainder[0].numel()
     scale = torch.where(total > 0, pixels / total.clamp_min(1), torch.zeros_like(total))
     return (remainder * scale).to(torch.float32)
+
+
+if HAS_TRITON:
+
+    @triton.jit
+    def _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, mask):
+        """Write `inp` and the raw remainder of the `mask` lanes; add their remainder sum."""
+        tl.store(inp_ptr + offsets, k, mask=mask)
+        remainder = tl.where(mask, n - k, 0)
+        tl.store(target_ptr + offsets, remainder.to(tl.float32), mask=mask)
+        tl.atomic_add(totals_ptr + image, tl.sum(remainder, axis=0))
+
+    @triton.jit(do_not_specialize=["key", "call"])
+    def _binomial_split_kernel(
+        counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
+        key, call, BLOCK: tl.constexpr,
+    ):
+        """Pass 1: the inversion lanes (n * q < 10); flags blocks that have BTRS lanes."""
+        pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
+        offsets = image * numel + elem
+        n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
+        p = tl.load(probs_ptr + image)
+        u = shared_uniforms(key, call, image, start, BLOCK, SPLIT_STREAM)
+        k = binomial_by_inversion(n, p, u, key, call, image, elem, SPLIT_STREAM)
+        big = binomial_needs_rejection(n, p)
+        _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & ~big)
+        tl.store(flags_ptr + pid, tl.max(big.to(tl.int32), axis=0))
+
+    @triton.jit(do_not_specialize=["key", "call"])
+    def _binomial_split_rejection_kernel(
+        counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
+        key, call, BLOCK: tl.constexpr,
+    ):
+        """Pass 1b: the BTRS lanes of flagged blocks (own launch: float64 needs registers)."""
+        pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
+        if tl.load(flags_ptr + pid) != 0:
+            offsets = image * numel + elem
+            n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
+            p = tl.load(probs_ptr + image)
+            k = binomial_by_rejection(n, p, key, call, image, elem, SPLIT_STREAM)
+            big = binomial_needs_rejection(n, p)
+            _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & big)
+
+    @triton.jit
+    def _mean_one_kernel(target_ptr, totals_ptr, numel, chunks, BLOCK: tl.constexpr):
+        """Pass 2: scale each image's remainder by numel / total (0 for an empty image)."""
+        pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
+        total = tl.load(totals_ptr + image)
+        scale = tl.where(total > 0, numel / tl.maximum(total, 1).to(tl.float64), 0.0)
+        offsets = image * numel + elem
+        remainder = tl.load(target_ptr + offsets, mask=inside, other=0.0)
+        tl.store(target_ptr + offsets, remainder * scale.to(tl.float32), mask=inside)
+
+
+def _launch_binomial_split(
+    counts: torch.Tensor,
+    probs: torch.Tensor,
+    *,
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    block: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the Triton passes; `block` overrides the block size (results do not change)."""
+    counts = counts.contiguous()
+    batch, numel = counts.shape[0], counts[0].numel()
+    device = counts.device
+    inp = torch.empty(counts.shape, dtype=dtype, device=device)
+    target = torch.empty(counts.shape, dtype=torch.float32, device=device)
+    totals = torch.zeros(batch, dtype=torch.int64, device=device)
+    block = block or launch_block(numel)
+    chunks = triton.cdiv(numel, block)
+    flags = torch.empty(batch * chunks, dtype=torch.int32, device=device)
+    args = (counts, probs.contiguous(), inp, target, totals, flags, numel, chunks, *philox_key(seed))
+    grid = (batch * chunks,)
+    _binomial_split_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 4))
+    _binomial_split_rejection_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 1))
+    _mean_one_kernel[grid](target, totals, numel, chunks, BLOCK=block, num_warps=warps(block, 4))
+    return inp, target
 
 
 def binomial_split(
