@@ -46,9 +46,7 @@ if HAS_TRITON:
     def _philox(key, call, image, index, STREAM: tl.constexpr, rnd):
         """Four uint32 words for counter (index, stream and round, image, call)."""
         high = (index >> 32) + (STREAM << 12) + (rnd << 16)
-        return tl.philox(
-            key, index.to(tl.uint32), high.to(tl.uint32), image.to(tl.uint32), call
-        )
+        return tl.philox(key, index.to(tl.uint32), high.to(tl.uint32), image.to(tl.uint32), call)
 
     @triton.jit
     def _uniform_f32(bits):
@@ -166,8 +164,20 @@ if HAS_TRITON:
         return tl.where(todo & accept, kf, k), todo & ~accept
 
     @triton.jit
-    def _rejection(active, n, q, spread, h, slope, key, call, image, elem,
-                   STREAM: tl.constexpr, BINOMIAL: tl.constexpr):
+    def _rejection(
+        active,
+        n,
+        q,
+        spread,
+        h,
+        slope,
+        key,
+        call,
+        image,
+        elem,
+        STREAM: tl.constexpr,
+        BINOMIAL: tl.constexpr,
+    ):
         """Two proposals per Philox round until every active lane has accepted."""
         k = tl.zeros(n.shape, tl.float64)
         todo = active
@@ -207,7 +217,7 @@ if HAS_TRITON:
 
     @triton.jit
     def binomial_by_inversion(n, p, u, key, call, image, elem, STREAM: tl.constexpr):
-        """k ~ Binomial(n, p) where n * q < 10 (0 elsewhere); n int64, u the lane's uniform."""
+        """K ~ Binomial(n, p) where n * q < 10 (0 elsewhere); n int64, u the lane's uniform."""
         flip, q = _flip(p)
         nf = n.to(tl.float32)
         s = q / (1.0 - q)
@@ -218,7 +228,7 @@ if HAS_TRITON:
 
     @triton.jit
     def binomial_by_rejection(n, p, key, call, image, elem, STREAM: tl.constexpr):
-        """k ~ Binomial(n, p) where n * q >= 10 (0 elsewhere), by BTRS in float64."""
+        """K ~ Binomial(n, p) where n * q >= 10 (0 elsewhere), by BTRS in float64."""
         flip, q = _flip(p)
         big = binomial_needs_rejection(n, p)
         nf = tl.where(big, n, 20).to(tl.float64)
@@ -232,15 +242,16 @@ if HAS_TRITON:
 
     @triton.jit
     def poisson_by_inversion(lam, u, key, call, image, elem, STREAM: tl.constexpr):
-        """k ~ Poisson(lam) where lam < 10 or NaN (0 elsewhere and for NaN)."""
+        """K ~ Poisson(lam) where lam < 10 or NaN (0 elsewhere and for NaN)."""
         small = ~(lam >= 10.0)
         return _chop_down(u, tl.exp(-lam), lam, 0.0, small, key, call, image, elem, STREAM)
 
     @triton.jit
     def poisson_by_rejection(lam, key, call, image, elem, STREAM: tl.constexpr):
-        """k ~ Poisson(lam) where lam >= 10 (0 elsewhere), by PTRS in float64."""
+        """K ~ Poisson(lam) where lam >= 10 (0 elsewhere), by PTRS in float64."""
         big = lam >= 10.0
         lf = tl.where(big, lam, 10.0).to(tl.float64)
-        k = _rejection(big, lf, 0.0, tl.sqrt(lf), -lf, tl.log(lf), key, call, image, elem,
-                       STREAM, False)
+        k = _rejection(
+            big, lf, 0.0, tl.sqrt(lf), -lf, tl.log(lf), key, call, image, elem, STREAM, False
+        )
         return tl.where(big, k, 0)

@@ -9,7 +9,6 @@ this way gives two independent Poisson images (Krull et al. 2023, arXiv 2307.066
 from __future__ import annotations
 
 import torch
-
 from gaptorch.kernels._samplers import philox_key
 from gaptorch.kernels._triton import (
     HAS_TRITON,
@@ -24,7 +23,6 @@ from gaptorch.kernels._validate import broadcast_shape, check_batched, per_image
 if HAS_TRITON:
     import triton
     import triton.language as tl
-
     from gaptorch.kernels._samplers import (
         SPLIT_STREAM,
         binomial_by_inversion,
@@ -134,7 +132,8 @@ def _launch_binomial_split(
     block = block or launch_block(numel)
     chunks = triton.cdiv(numel, block)
     flags = torch.empty(batch * chunks, dtype=torch.int32, device=device)
-    args = (counts, probs.contiguous(), inp, target, totals, flags, numel, chunks, *philox_key(seed))
+    key, call = philox_key(seed)
+    args = (counts, probs.contiguous(), inp, target, totals, flags, numel, chunks, key, call)
     grid = (batch * chunks,)
     _binomial_split_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 4))
     _binomial_split_rejection_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 1))

@@ -9,7 +9,6 @@ of the clean image normalised to sum 1.
 from __future__ import annotations
 
 import torch
-
 from gaptorch.kernels._samplers import philox_key
 from gaptorch.kernels._triton import (
     HAS_TRITON,
@@ -24,7 +23,6 @@ from gaptorch.kernels._validate import broadcast_shape, check_batched, per_image
 if HAS_TRITON:
     import triton
     import triton.language as tl
-
     from gaptorch.kernels._samplers import (
         STEP_STREAM,
         image_block,
@@ -184,7 +182,8 @@ def _launch_gap_step(
     counted = totals if totals is not None else flags
     args = (logits, canvas, mmse, rates.contiguous(), tops, sums, counted, flags,
             counted.stride(0), numel, chunks, parts, *philox_key(seed))
-    options = {"BLOCK": block, "PARTS": triton.next_power_of_2(parts), "HAS_TOTALS": totals is not None}
+    parts_pow2 = triton.next_power_of_2(parts)
+    options = {"BLOCK": block, "PARTS": parts_pow2, "HAS_TOTALS": totals is not None}
     grid = (batch * chunks,)
     _gap_step_kernel[grid](*args, **options, num_warps=warps(block, 4))
     _gap_step_rejection_kernel[grid](*args, **options, num_warps=warps(block, 1))

@@ -16,14 +16,12 @@ import math
 from collections.abc import Sequence
 
 import torch
-
 from gaptorch.kernels._triton import HAS_TRITON, choose_backend, launch_block, warps
 from gaptorch.kernels._validate import check_batched
 
 if HAS_TRITON:
     import triton
     import triton.language as tl
-
     from gaptorch.kernels._samplers import image_block
 
 HISTOGRAM_LIMIT = 2**26  # histogram bins over the batch (256 MiB of int32); beyond: sort
@@ -31,7 +29,7 @@ WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
 
 
 def _ranks(numel: int, q: Sequence[float]) -> tuple[list[int], list[int], torch.Tensor]:
-    """numpy's linear method: the two order statistics and the weight for each q."""
+    """Numpy's linear method: the two order statistics and the weight for each q."""
     virtual = [(numel - 1) * (float(value) / 100.0) for value in q]
     below = [math.floor(v) for v in virtual]
     above = [min(b + 1, numel - 1) for b in below]
@@ -40,7 +38,7 @@ def _ranks(numel: int, q: Sequence[float]) -> tuple[list[int], list[int], torch.
 
 
 def _lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """numpy's `_lerp`: a + (b - a) t, from the upper end for t >= 1/2 (monotone, exact ends)."""
+    """Numpy's `_lerp`: a + (b - a) t, from the upper end for t >= 1/2 (monotone, exact ends)."""
     diff = b - a
     return torch.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
 
@@ -59,7 +57,9 @@ def percentiles_reference(images: torch.Tensor, q: Sequence[float]) -> torch.Ten
     return _lerp(values[:, : len(q)], values[:, len(q) :], gamma.to(images.device))
 
 
-def _affine_reference(images: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def _affine_reference(
+    images: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
     """float32 of (x - shift[b]) * scale[b], computed in float64."""
     view = (-1,) + (1,) * (images.ndim - 1)
     return ((images.to(torch.float64) - shift.view(view)) * scale.view(view)).to(torch.float32)
@@ -68,8 +68,9 @@ def _affine_reference(images: torch.Tensor, shift: torch.Tensor, scale: torch.Te
 if HAS_TRITON:
 
     @triton.jit
-    def _histogram_kernel(values_ptr, minima_ptr, hist_ptr, numel, chunks, bins,
-                          BLOCK: tl.constexpr):
+    def _histogram_kernel(
+        values_ptr, minima_ptr, hist_ptr, numel, chunks, bins, BLOCK: tl.constexpr
+    ):
         """Count each image's values into its row of `hist`, offset by the image's minimum."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         values = tl.load(values_ptr + image * numel + elem, mask=inside, other=0).to(tl.int64)
@@ -77,8 +78,7 @@ if HAS_TRITON:
         tl.atomic_add(hist_ptr + image * bins + key, 1, mask=inside)
 
     @triton.jit
-    def _affine_kernel(x_ptr, out_ptr, shift_ptr, scale_ptr, numel, chunks,
-                       BLOCK: tl.constexpr):
+    def _affine_kernel(x_ptr, out_ptr, shift_ptr, scale_ptr, numel, chunks, BLOCK: tl.constexpr):
         """float32 of (x - shift[b]) * scale[b], computed in float64 like the reference."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         offsets = image * numel + elem
@@ -94,7 +94,9 @@ def _grid(images: torch.Tensor) -> tuple[int, int, int]:
     return images.shape[0] * chunks, chunks, block
 
 
-def _launch_histogram_order_statistics(images: torch.Tensor, ranks: list[int]) -> torch.Tensor | None:
+def _launch_histogram_order_statistics(
+    images: torch.Tensor, ranks: list[int]
+) -> torch.Tensor | None:
     """Exact order statistics of integer images from per-image histograms.
 
     Syncs once with the device for the value range; None when the histograms would
@@ -135,8 +137,14 @@ def _launch_affine(images: torch.Tensor, shift: torch.Tensor, scale: torch.Tenso
     out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
     programs, chunks, block = _grid(images)
     _affine_kernel[(programs,)](
-        images, out, shift.contiguous(), scale.contiguous(), images[0].numel(), chunks,
-        BLOCK=block, num_warps=warps(block, 4),
+        images,
+        out,
+        shift.contiguous(),
+        scale.contiguous(),
+        images[0].numel(),
+        chunks,
+        BLOCK=block,
+        num_warps=warps(block, 4),
     )
     return out
 

@@ -26,10 +26,25 @@ def test_triton_kernels_pass_under_the_interpreter(pytestconfig, in_process_devi
     expression = f"triton and ({markexpr})" if markexpr else "triton"
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     env.setdefault("OMP_NUM_THREADS", "1")
-    command = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-m", expression,
-               "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(command, cwd=pytestconfig.rootpath, env=env, capture_output=True,
-                            text=True, timeout=TIMEOUT_S)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(Path(__file__).parent),
+        "-m",
+        expression,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=pytestconfig.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     if result.returncode == 5:
         pytest.skip(f"no triton tests match -m {expression!r}")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -1,13 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from gaptorch.kernels import normalize_mean, normalize_percentile, percentiles
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaptorch.kernels import normalize_mean, normalize_percentile, percentiles
-
 Q = [0.0, 1.0, 12.5, 50.0, 99.8, 100.0]
-DTYPES = [torch.uint8, torch.int16, torch.uint16, torch.int32, torch.int64, torch.float32, torch.float64]
+DTYPES = [
+    torch.uint8,
+    torch.int16,
+    torch.uint16,
+    torch.int32,
+    torch.int64,
+    torch.float32,
+    torch.float64,
+]
 
 
 def numpy_percentiles(images: torch.Tensor, q) -> np.ndarray:
@@ -42,7 +49,9 @@ def test_normalize_mean_gives_mean_one_and_zeros_for_empty_images():
     out = normalize_mean(images)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.mean(dim=(1, 2, 3)), torch.tensor([1.0, 0.0, 1.0]))
-    torch.testing.assert_close(out[0].double(), images[0] / images[0].double().mean(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        out[0].double(), images[0] / images[0].double().mean(), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_normalize_percentile_maps_the_levels_to_zero_and_one():
@@ -84,7 +93,8 @@ def test_triton_percentiles_and_normalisation_match_numpy_and_the_reference(dtyp
     np.testing.assert_allclose(got, numpy_percentiles(images, Q), rtol=1e-12, atol=0)
     for normalize in (normalize_mean, normalize_percentile):
         torch.testing.assert_close(
-            normalize(images.to(triton_device), backend="triton").cpu(), normalize(images, backend="torch")
+            normalize(images.to(triton_device), backend="triton").cpu(),
+            normalize(images, backend="torch"),
         )
 
 

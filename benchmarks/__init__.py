@@ -1,0 +1,1 @@
+"""Kernel and quality benchmarks (not installed; run from the repository)."""
