@@ -4,6 +4,12 @@ For integer counts n (B, C, *spatial) and a per-image probability p, draw
 `inp ~ Binomial(n, p)` and keep the remainder `n - inp`; the target is the remainder
 scaled to mean 1 per image (all-zero remainders give zeros). Thinning a Poisson image
 this way gives two independent Poisson images (Krull et al. 2023, arXiv 2307.06607, eq. 6).
+
+Triton: one pass reads the counts, draws by inversion where n * min(p, 1 - p) < 10,
+writes `inp` and the raw remainder, and sums each image's remainder exactly (int64
+atomics); BTRS lanes run in a second launch over the blocks that have any; a light
+third pass scales the remainder to mean 1. Draws are exact for counts up to 2**31 - 1
+(see `_samplers.py` for the samplers and the Philox counter scheme).
 """
 
 from __future__ import annotations
@@ -160,7 +166,7 @@ def binomial_split(
         backend: "triton", "torch" or "auto"/None (Triton on CUDA, torch elsewhere).
         dtype: dtype of `inp`. float32 holds integers exactly up to 2**24; pass
             torch.int32 or torch.int64 for exact larger counts.
-        validate: check counts >= 0 and 0 <= p <= 1 (syncs with the device).
+        validate: check 0 <= counts < 2**31 and 0 <= p <= 1 (syncs with the device).
 
     Returns:
         `inp` ~ Binomial(counts, p) and `target` = (counts - inp) scaled to mean 1 per
@@ -169,7 +175,7 @@ def binomial_split(
     Raises:
         TypeError: counts not an integer tensor, p of a wrong type.
         ValueError: bad shapes, p outside [0, 1] (checked for floats always, for tensors
-            with validate=True), negative counts (validate=True).
+            with validate=True), counts outside [0, 2**31) (validate=True).
         RuntimeError: backend="triton" where Triton cannot run.
     """
     check_batched("counts", counts, integer=True)
@@ -179,6 +185,8 @@ def binomial_split(
     if validate:
         if bool((counts < 0).any()):
             raise ValueError("counts must be non-negative, got negative values")
+        if counts.dtype == torch.int64 and bool((counts >= 2**31).any()):
+            raise ValueError("counts must be below 2**31, got larger values")
         if bool(((probs < 0) | (probs > 1) | probs.isnan()).any()):
             raise ValueError("p must be in [0, 1] for every image")
     seed = resolve_seed(seed)

@@ -4,6 +4,13 @@ For logits z (B, C, *spatial) the next-photon distribution of image b is the sof
 z[b] over all its pixels and channels; `photons[b] += Poisson(softmax(z[b]) * budget[b])`
 (Krull et al. 2023, arXiv 2307.06607, Sec. 3.3). The softmax itself is the MMSE estimate
 of the clean image normalised to sum 1.
+
+Triton, with no host sync: pass 1 reduces each image in chunks to (max, sum of exp)
+partials (at most MAX_PARTIALS per image, so any image size works, 3D stacks too);
+pass 2 combines its image's partials, writes the softmax, draws exact Poisson by
+inversion (rate < 10), adds to the canvas in place and counts new photons into
+`totals` with atomics; PTRS lanes (rate >= 10, exact for any rate, unlike cuRAND's
+normal approximation above 4000) run in a third launch over the blocks that have any.
 """
 
 from __future__ import annotations

@@ -105,6 +105,12 @@ def test_validate_rejects_negative_counts():
         binomial_split(-torch.ones(1, 1, 2, 2, dtype=torch.int64), 0.5, seed=0, validate=True)
 
 
+def test_validate_rejects_counts_past_int32():
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        counts = torch.full((1, 1, 2, 2), 2**31, dtype=torch.int64)
+        binomial_split(counts, 0.5, seed=0, validate=True)
+
+
 def test_triton_backend_without_interpreter_raises_clearly():
     import gaptorch.kernels._triton as t
 
