@@ -79,13 +79,15 @@ if HAS_TRITON:
         base = start * tiles
         top = tl.full([], float("-inf"), tl.float32)
         total = tl.full([], 0.0, tl.float32)
-        for tile in range(tiles):
+        tile = 0
+        while tile < tiles:  # not `for ... in range(tiles)`: Triton 3.6's interpreter fails it
             elem = base + tile * BLOCK + tl.arange(0, BLOCK)
             z = tl.load(logits_ptr + image * numel + elem, mask=elem < numel, other=float("-inf"))
             z = z.to(tl.float32)
             new_top = tl.maximum(top, tl.max(z, axis=0))
             total = total * tl.exp(top - new_top) + tl.sum(tl.exp(z - new_top), axis=0)
             top = new_top
+            tile += 1
         tl.store(max_ptr + pid, top)
         tl.store(sum_ptr + pid, total)
 
