@@ -111,9 +111,9 @@ if HAS_TRITON:
         return k, active & (u > pk)
 
     @triton.jit
-    def _chop_down(u, p0, a, c, active, key, call, image, elem, STREAM: tl.constexpr):
-        """Inversion with the shared uniform; unfinished lanes redraw from the proposals stream."""
-        k, unfinished = _inversion(u, p0, a, c, active)
+    def _redraw(unfinished, p0, a, c, key, call, image, elem, STREAM: tl.constexpr):
+        """Inversion again, from the proposals stream, for lanes whose uniform outlived the cdf."""
+        k = tl.zeros(unfinished.shape, tl.int32)
         rnd = 0
         pending = tl.max(unfinished.to(tl.int32), axis=0)
         while pending > 0:
@@ -204,54 +204,74 @@ if HAS_TRITON:
         return pid, image, start, elem, elem < numel
 
     @triton.jit
-    def _flip(p):
-        """Sample with q = min(p, 1 - p): (flip, q)."""
+    def _binomial_terms(n, p):
+        """flip, q = min(p, 1 - p), the rejection lanes and the inversion's P(0), a, c."""
         flip = p > 0.5
-        return flip, tl.where(flip, 1.0 - p, p)
-
-    @triton.jit
-    def binomial_needs_rejection(n, p):
-        """Lanes whose Binomial(n, p) draw is left to BTRS (n * min(p, 1 - p) >= 10)."""
-        _, q = _flip(p)
-        return n.to(tl.float32) * q >= 10.0
-
-    @triton.jit
-    def binomial_by_inversion(n, p, u, key, call, image, elem, STREAM: tl.constexpr):
-        """K ~ Binomial(n, p) where n * q < 10 (0 elsewhere); n int64, u the lane's uniform."""
-        flip, q = _flip(p)
+        q = tl.where(flip, 1.0 - p, p)
         nf = n.to(tl.float32)
         s = q / (1.0 - q)
-        small = ~binomial_needs_rejection(n, p)
         p0 = tl.exp(nf * _log1p(-q))
-        k = _chop_down(u, p0, (nf + 1.0) * s, s, small, key, call, image, elem, STREAM)
-        return tl.where(small, tl.where(flip, n - k, k), 0)
+        return flip, q, nf * q >= 10.0, p0, (nf + 1.0) * s, s
 
     @triton.jit
-    def binomial_by_rejection(n, p, key, call, image, elem, STREAM: tl.constexpr):
-        """K ~ Binomial(n, p) where n * q >= 10 (0 elsewhere), by BTRS in float64."""
-        flip, q = _flip(p)
-        big = binomial_needs_rejection(n, p)
+    def binomial_by_inversion(n, p, u):
+        """Draw Binomial(n, p) by inversion (n int64, u the lane's uniform).
+
+        Returns k (0 on the lanes left to `binomial_by_rejection`) and `deferred`: the
+        lanes with n * min(p, 1 - p) >= 10 and the rare ones whose uniform outlived the
+        rounded cdf. The common pass stays light: redraws and BTRS run elsewhere.
+        """
+        flip, q, big, p0, a, c = _binomial_terms(n, p)
+        k, unfinished = _inversion(u, p0, a, c, ~big)
+        deferred = big | unfinished
+        return tl.where(deferred, 0, tl.where(flip, n - k, k)), deferred
+
+    @triton.jit
+    def binomial_by_rejection(n, p, u, key, call, image, elem, STREAM: tl.constexpr):
+        """Draw Binomial(n, p) on the lanes `binomial_by_inversion(n, p, u)` deferred.
+
+        BTRS in float64 where n * q >= 10, inversion redrawn where the uniform outlived
+        the cdf. Returns k (0 elsewhere) and the deferred mask.
+        """
+        flip, q, big, p0, a, c = _binomial_terms(n, p)
+        _, unfinished = _inversion(u, p0, a, c, ~big)
+        k = _redraw(unfinished, p0, a, c, key, call, image, elem, STREAM)
         nf = tl.where(big, n, 20).to(tl.float64)
         qf = tl.where(big, q, 0.5).to(tl.float64)
         slope = tl.log(qf / (1.0 - qf))
         m = tl.floor((nf + 1.0) * qf)
         h = _log_factorial(m) + _log_factorial(nf - m) - m * slope
         spread = tl.sqrt(nf * qf * (1.0 - qf))
-        k = _rejection(big, nf, qf, spread, h, slope, key, call, image, elem, STREAM, True)
-        return tl.where(big, tl.where(flip, n - k, k), 0)
+        btrs = _rejection(big, nf, qf, spread, h, slope, key, call, image, elem, STREAM, True)
+        k = tl.where(big, btrs, k)
+        deferred = big | unfinished
+        return tl.where(deferred, tl.where(flip, n - k, k), 0), deferred
 
     @triton.jit
-    def poisson_by_inversion(lam, u, key, call, image, elem, STREAM: tl.constexpr):
-        """K ~ Poisson(lam) where lam < 10 or NaN (0 elsewhere and for NaN)."""
-        small = ~(lam >= 10.0)
-        return _chop_down(u, tl.exp(-lam), lam, 0.0, small, key, call, image, elem, STREAM)
+    def poisson_by_inversion(lam, u):
+        """Draw Poisson(lam) by inversion; `deferred`: lam >= 10, or the cdf outlived.
 
-    @triton.jit
-    def poisson_by_rejection(lam, key, call, image, elem, STREAM: tl.constexpr):
-        """K ~ Poisson(lam) where lam >= 10 (0 elsewhere), by PTRS in float64."""
+        NaN rates give 0.
+        """
         big = lam >= 10.0
+        k, unfinished = _inversion(u, tl.exp(-lam), lam, 0.0, ~big)
+        deferred = big | unfinished
+        return tl.where(deferred, 0, k.to(tl.int64)), deferred
+
+    @triton.jit
+    def poisson_by_rejection(lam, u, key, call, image, elem, STREAM: tl.constexpr):
+        """Draw Poisson(lam) on the lanes `poisson_by_inversion(lam, u)` deferred.
+
+        PTRS in float64 where lam >= 10, inversion redrawn elsewhere. Returns k (0 on
+        the other lanes) and the deferred mask.
+        """
+        big = lam >= 10.0
+        p0 = tl.exp(-lam)
+        _, unfinished = _inversion(u, p0, lam, 0.0, ~big)
+        k = _redraw(unfinished, p0, lam, 0.0, key, call, image, elem, STREAM)
         lf = tl.where(big, lam, 10.0).to(tl.float64)
-        k = _rejection(
+        ptrs = _rejection(
             big, lf, 0.0, tl.sqrt(lf), -lf, tl.log(lf), key, call, image, elem, STREAM, False
         )
-        return tl.where(big, k, 0)
+        deferred = big | unfinished
+        return tl.where(deferred, tl.where(big, ptrs, k), 0), deferred

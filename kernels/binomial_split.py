@@ -7,7 +7,8 @@ this way gives two independent Poisson images (Krull et al. 2023, arXiv 2307.066
 
 Triton: one pass reads the counts, draws by inversion where n * min(p, 1 - p) < 10,
 writes `inp` and the raw remainder, and sums each image's remainder exactly (int64
-atomics); BTRS lanes run in a second launch over the blocks that have any; a light
+atomics); BTRS lanes (and the rare inversion redraw) run in a second launch over the
+blocks that have any, so the common pass stays light on registers; a light
 third pass scales the remainder to mean 1. Draws are exact for counts up to 2**31 - 1
 (see `_samplers.py` for the samplers and the Philox counter scheme).
 """
@@ -33,7 +34,6 @@ if HAS_TRITON:
         SPLIT_STREAM,
         binomial_by_inversion,
         binomial_by_rejection,
-        binomial_needs_rejection,
         image_block,
         shared_uniforms,
     )
@@ -83,31 +83,30 @@ if HAS_TRITON:
         counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
         key, call, BLOCK: tl.constexpr,
     ):
-        """Pass 1: the inversion lanes (n * q < 10); flags blocks that have BTRS lanes."""
+        """Pass 1: the inversion lanes (n * q < 10); flags blocks with deferred lanes."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         offsets = image * numel + elem
         n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
         p = tl.load(probs_ptr + image)
         u = shared_uniforms(key, call, image, start, BLOCK, SPLIT_STREAM)
-        k = binomial_by_inversion(n, p, u, key, call, image, elem, SPLIT_STREAM)
-        big = binomial_needs_rejection(n, p)
-        _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & ~big)
-        tl.store(flags_ptr + pid, tl.max(big.to(tl.int32), axis=0))
+        k, deferred = binomial_by_inversion(n, p, u)
+        _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & ~deferred)
+        tl.store(flags_ptr + pid, tl.max((inside & deferred).to(tl.int32), axis=0))
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _binomial_split_rejection_kernel(
         counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
         key, call, BLOCK: tl.constexpr,
     ):
-        """Pass 1b: the BTRS lanes of flagged blocks (own launch: float64 needs registers)."""
+        """Pass 1b: BTRS and redraws in flagged blocks (own launch: float64 needs registers)."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         if tl.load(flags_ptr + pid) != 0:
             offsets = image * numel + elem
             n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
             p = tl.load(probs_ptr + image)
-            k = binomial_by_rejection(n, p, key, call, image, elem, SPLIT_STREAM)
-            big = binomial_needs_rejection(n, p)
-            _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & big)
+            u = shared_uniforms(key, call, image, start, BLOCK, SPLIT_STREAM)
+            k, deferred = binomial_by_rejection(n, p, u, key, call, image, elem, SPLIT_STREAM)
+            _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & deferred)
 
     @triton.jit
     def _mean_one_kernel(target_ptr, totals_ptr, numel, chunks, BLOCK: tl.constexpr):

@@ -10,7 +10,8 @@ partials (at most MAX_PARTIALS per image, so any image size works, 3D stacks too
 pass 2 combines its image's partials, writes the softmax, draws exact Poisson by
 inversion (rate < 10), adds to the canvas in place and counts new photons into
 `totals` with atomics; PTRS lanes (rate >= 10, exact for any rate, unlike cuRAND's
-normal approximation above 4000) run in a third launch over the blocks that have any.
+normal approximation above 4000) and the rare inversion redraws run in a third launch
+over the blocks that have any.
 """
 
 from __future__ import annotations
@@ -128,11 +129,10 @@ if HAS_TRITON:
         tl.store(mmse_ptr + offsets, probs, mask=inside)
         rates = probs * tl.load(budget_ptr + image)
         u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
-        k = poisson_by_inversion(rates, u, key, call, image, elem, STEP_STREAM)
-        big = rates >= 10.0
-        _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k, inside & ~big,
-                     HAS_TOTALS)
-        tl.store(flags_ptr + pid, tl.max(big.to(tl.int32), axis=0))
+        k, deferred = poisson_by_inversion(rates, u)
+        _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
+                     inside & ~deferred, HAS_TOTALS)
+        tl.store(flags_ptr + pid, tl.max((inside & deferred).to(tl.int32), axis=0))
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _gap_step_rejection_kernel(
@@ -140,16 +140,17 @@ if HAS_TRITON:
         flags_ptr, totals_stride, numel, chunks, parts, key, call,
         BLOCK: tl.constexpr, PARTS: tl.constexpr, HAS_TOTALS: tl.constexpr,
     ):
-        """Pass 2b: PTRS for the rate >= 10 lanes of flagged blocks (float64: own launch)."""
+        """Pass 2b: PTRS (rate >= 10) and redraws in flagged blocks (float64: own launch)."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         if tl.load(flags_ptr + pid) != 0:
             offsets = image * numel + elem
             probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts,
                                    PARTS)
             rates = probs * tl.load(budget_ptr + image)
-            k = poisson_by_rejection(rates, key, call, image, elem, STEP_STREAM)
+            u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
+            k, deferred = poisson_by_rejection(rates, u, key, call, image, elem, STEP_STREAM)
             _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
-                         inside & (rates >= 10.0), HAS_TOTALS)
+                         inside & deferred, HAS_TOTALS)
 
 
 def _partial_layout(numel: int) -> tuple[int, int]:
