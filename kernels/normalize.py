@@ -103,7 +103,7 @@ def _launch_histogram_order_statistics(
     pass HISTOGRAM_LIMIT bins (the caller sorts instead).
     """
     if images.dtype in WIDE_UNSIGNED:
-        images = images.to(torch.int64)  # torch reduces them on CUDA only
+        images = images.to(torch.int64)  # torch has no CPU min/max for these
     batch = images.shape[0]
     flat = images.reshape(batch, -1)
     minima = flat.amin(dim=1).to(torch.int64)

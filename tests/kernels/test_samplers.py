@@ -23,8 +23,9 @@ if HAS_TRITON:
     )
 
     @triton.jit
-    def _forced_redraw_kernel(n_ptr, out_ptr, deferred_ptr, p, BINOMIAL: tl.constexpr,
-                              BLOCK: tl.constexpr):
+    def _forced_redraw_kernel(
+        n_ptr, out_ptr, deferred_ptr, p, BINOMIAL: tl.constexpr, BLOCK: tl.constexpr
+    ):
         elem = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         image = tl.program_id(0).to(tl.int64) * 0
         u = tl.full([BLOCK], 2.0, tl.float32)
@@ -45,8 +46,9 @@ def forced_redraws(values: torch.Tensor, p: float, binomial: bool, device: str) 
     out = torch.empty(values.shape, dtype=torch.int64, device=device)
     deferred = torch.empty(values.shape, dtype=torch.int32, device=device)
     block = 4096
-    _forced_redraw_kernel[(values.numel() // block,)](values, out, deferred, p, BINOMIAL=binomial,
-                                                      BLOCK=block)
+    _forced_redraw_kernel[(values.numel() // block,)](
+        values, out, deferred, p, BINOMIAL=binomial, BLOCK=block
+    )
     assert torch.all(deferred == 1)
     return out.cpu().numpy()
 
