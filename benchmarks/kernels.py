@@ -27,9 +27,6 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gaptorch.kernels import binomial_split, gap_step  # noqa: E402
-from gaptorch.kernels._triton import triton_runs_on  # noqa: E402
-
 from benchmarks.common import (  # noqa: E402
     device_slug,
     environment,
@@ -39,6 +36,8 @@ from benchmarks.common import (  # noqa: E402
     wall_ms,
     write_results,
 )
+from gaptorch.kernels import binomial_split, gap_step  # noqa: E402
+from gaptorch.kernels._triton import triton_runs_on  # noqa: E402
 from gaptorch.methods.gap import accumulate  # noqa: E402
 from gaptorch.models import build  # noqa: E402
 

@@ -16,6 +16,7 @@ third pass scales the remainder to mean 1. Draws are exact for counts up to 2**3
 from __future__ import annotations
 
 import torch
+
 from gaptorch.kernels._samplers import philox_key
 from gaptorch.kernels._triton import (
     HAS_TRITON,
@@ -30,6 +31,7 @@ from gaptorch.kernels._validate import broadcast_shape, check_batched, per_image
 if HAS_TRITON:
     import triton
     import triton.language as tl
+
     from gaptorch.kernels._samplers import (
         SPLIT_STREAM,
         binomial_by_inversion,

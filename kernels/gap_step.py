@@ -17,6 +17,7 @@ over the blocks that have any.
 from __future__ import annotations
 
 import torch
+
 from gaptorch.kernels._samplers import philox_key
 from gaptorch.kernels._triton import (
     HAS_TRITON,
@@ -31,6 +32,7 @@ from gaptorch.kernels._validate import broadcast_shape, check_batched, per_image
 if HAS_TRITON:
     import triton
     import triton.language as tl
+
     from gaptorch.kernels._samplers import (
         STEP_STREAM,
         image_block,

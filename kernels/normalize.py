@@ -16,12 +16,14 @@ import math
 from collections.abc import Sequence
 
 import torch
+
 from gaptorch.kernels._triton import HAS_TRITON, choose_backend, launch_block, warps
 from gaptorch.kernels._validate import check_batched
 
 if HAS_TRITON:
     import triton
     import triton.language as tl
+
     from gaptorch.kernels._samplers import image_block
 
 HISTOGRAM_LIMIT = 2**26  # histogram bins over the batch (256 MiB of int32); beyond: sort

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+
 from gaptorch.kernels._triton import HAS_TRITON, INTERPRETER
 
 TINY_NETWORK = {"depth": 2, "start_filters": 4, "levels": 4}

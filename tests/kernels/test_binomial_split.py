@@ -3,12 +3,13 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from gaptorch.kernels import binomial_split
-from gaptorch.kernels.binomial_split import binomial_split_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sampling_stats import chi_square_pvalue
 from scipy import stats
+
+from gaptorch.kernels import binomial_split
+from gaptorch.kernels.binomial_split import binomial_split_reference
 
 
 def test_input_and_remainder_follow_binomial_moments():

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 
 import pytest
+
 from gaptorch.kernels._triton import HAS_TRITON, INTERPRETER, warps
 
 SPLIT = {

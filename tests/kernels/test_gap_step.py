@@ -3,9 +3,10 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from gaptorch.kernels import gap_step
 from sampling_stats import chi_square_pvalue
 from scipy import stats
+
+from gaptorch.kernels import gap_step
 
 
 def test_mmse_is_per_image_softmax():

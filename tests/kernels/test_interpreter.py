@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from gaptorch.kernels._triton import HAS_TRITON
 
 TIMEOUT_S = 900

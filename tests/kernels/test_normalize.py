@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
-from gaptorch.kernels import normalize_mean, normalize_percentile, percentiles
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from gaptorch.kernels import normalize_mean, normalize_percentile, percentiles
 
 Q = [0.0, 1.0, 12.5, 50.0, 99.8, 100.0]
 DTYPES = [

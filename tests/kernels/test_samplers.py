@@ -8,13 +8,15 @@ exact distribution.
 import numpy as np
 import pytest
 import torch
-from gaptorch.kernels._triton import HAS_TRITON
 from sampling_stats import chi_square_pvalue
 from scipy import stats
+
+from gaptorch.kernels._triton import HAS_TRITON
 
 if HAS_TRITON:
     import triton
     import triton.language as tl
+
     from gaptorch.kernels._samplers import (
         binomial_by_inversion,
         binomial_by_rejection,
