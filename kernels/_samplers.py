@@ -192,16 +192,22 @@ if HAS_TRITON:
         return k.to(tl.int64)
 
     @triton.jit
-    def image_block(chunks, numel, BLOCK: tl.constexpr):
-        """This program's image, its block's first element, the elements and their mask.
+    def block_elements(block, chunks, numel, BLOCK: tl.constexpr):
+        """Block `block` of a batch: its image, first element, elements and their mask.
 
-        The 1D grid runs over (image, chunk) pairs: no grid-dimension limit on the batch.
+        Blocks run over (image, chunk) pairs: no grid-dimension limit on the batch.
         """
-        pid = tl.program_id(0).to(tl.int64)
-        image = pid // chunks
-        start = (pid - image * chunks) * BLOCK
+        image = block // chunks
+        start = (block - image * chunks) * BLOCK
         elem = start + tl.arange(0, BLOCK)
-        return pid, image, start, elem, elem < numel
+        return image, start, elem, elem < numel
+
+    @triton.jit
+    def image_block(chunks, numel, BLOCK: tl.constexpr):
+        """`block_elements` of this program's block, with the program id first."""
+        pid = tl.program_id(0).to(tl.int64)
+        image, start, elem, inside = block_elements(pid, chunks, numel, BLOCK)
+        return pid, image, start, elem, inside
 
     @triton.jit
     def _binomial_terms(n, p):

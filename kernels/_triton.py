@@ -98,3 +98,14 @@ def warps(block: int, per_thread: int) -> int:
     rejection samplers one (about 80 registers each on sm_90: more would spill).
     """
     return max(1, min(32, block // (32 * per_thread)))
+
+
+def persistent_programs(device: torch.device, blocks: int) -> int:
+    """Programs for a kernel that strides over `blocks` and works on few of them.
+
+    Two per SM on a GPU: launching one program per block would cost a block
+    scheduling round each even where a block has nothing to do.
+    """
+    if device.type == "cuda":
+        return min(blocks, 2 * torch.cuda.get_device_properties(device).multi_processor_count)
+    return min(blocks, 8)

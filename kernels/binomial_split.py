@@ -22,6 +22,7 @@ from gaptorch.kernels._triton import (
     HAS_TRITON,
     choose_backend,
     launch_block,
+    persistent_programs,
     resolve_seed,
     seeded_generator,
     warps,
@@ -36,6 +37,7 @@ if HAS_TRITON:
         SPLIT_STREAM,
         binomial_by_inversion,
         binomial_by_rejection,
+        block_elements,
         image_block,
         shared_uniforms,
     )
@@ -98,17 +100,24 @@ if HAS_TRITON:
     @triton.jit(do_not_specialize=["key", "call"])
     def _binomial_split_rejection_kernel(
         counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
-        key, call, BLOCK: tl.constexpr,
+        key, call, blocks, BLOCK: tl.constexpr,
     ):
-        """Pass 1b: BTRS and redraws in flagged blocks (own launch: float64 needs registers)."""
-        pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
-        if tl.load(flags_ptr + pid) != 0:
-            offsets = image * numel + elem
-            n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
-            p = tl.load(probs_ptr + image)
-            u = shared_uniforms(key, call, image, start, BLOCK, SPLIT_STREAM)
-            k, deferred = binomial_by_rejection(n, p, u, key, call, image, elem, SPLIT_STREAM)
-            _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, inside & deferred)
+        """Pass 1b: BTRS and redraws in flagged blocks (own launch: float64 needs registers).
+
+        A few programs stride over all blocks and work on the flagged ones.
+        """
+        block = tl.program_id(0).to(tl.int64)
+        while block < blocks:
+            if tl.load(flags_ptr + block) != 0:
+                image, start, elem, inside = block_elements(block, chunks, numel, BLOCK)
+                offsets = image * numel + elem
+                n = tl.load(counts_ptr + offsets, mask=inside, other=0).to(tl.int64)
+                p = tl.load(probs_ptr + image)
+                u = shared_uniforms(key, call, image, start, BLOCK, SPLIT_STREAM)
+                k, deferred = binomial_by_rejection(n, p, u, key, call, image, elem, SPLIT_STREAM)
+                mask = inside & deferred
+                _store_split(inp_ptr, target_ptr, totals_ptr, image, offsets, n, k, mask)
+            block += tl.num_programs(0)
 
     @triton.jit
     def _mean_one_kernel(target_ptr, totals_ptr, numel, chunks, BLOCK: tl.constexpr):
@@ -143,7 +152,9 @@ def _launch_binomial_split(
     args = (counts, probs.contiguous(), inp, target, totals, flags, numel, chunks, key, call)
     grid = (batch * chunks,)
     _binomial_split_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 4))
-    _binomial_split_rejection_kernel[grid](*args, BLOCK=block, num_warps=warps(block, 1))
+    _binomial_split_rejection_kernel[(persistent_programs(device, grid[0]),)](
+        *args, grid[0], BLOCK=block, num_warps=warps(block, 1)
+    )
     _mean_one_kernel[grid](target, totals, numel, chunks, BLOCK=block, num_warps=warps(block, 4))
     return inp, target
 

@@ -23,6 +23,7 @@ from gaptorch.kernels._triton import (
     HAS_TRITON,
     choose_backend,
     launch_block,
+    persistent_programs,
     resolve_seed,
     seeded_generator,
     warps,
@@ -35,6 +36,7 @@ if HAS_TRITON:
 
     from gaptorch.kernels._samplers import (
         STEP_STREAM,
+        block_elements,
         image_block,
         poisson_by_inversion,
         poisson_by_rejection,
@@ -139,20 +141,26 @@ if HAS_TRITON:
     @triton.jit(do_not_specialize=["key", "call"])
     def _gap_step_rejection_kernel(
         logits_ptr, photons_ptr, mmse_ptr, budget_ptr, max_ptr, sum_ptr, totals_ptr,
-        flags_ptr, totals_stride, numel, chunks, parts, key, call,
+        flags_ptr, totals_stride, numel, chunks, parts, key, call, blocks,
         BLOCK: tl.constexpr, PARTS: tl.constexpr, HAS_TOTALS: tl.constexpr,
     ):
-        """Pass 2b: PTRS (rate >= 10) and redraws in flagged blocks (float64: own launch)."""
-        pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
-        if tl.load(flags_ptr + pid) != 0:
-            offsets = image * numel + elem
-            probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts,
-                                   PARTS)
-            rates = probs * tl.load(budget_ptr + image)
-            u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
-            k, deferred = poisson_by_rejection(rates, u, key, call, image, elem, STEP_STREAM)
-            _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
-                         inside & deferred, HAS_TOTALS)
+        """Pass 2b: PTRS (rate >= 10) and redraws in flagged blocks (float64: own launch).
+
+        A few programs stride over all blocks and work on the flagged ones.
+        """
+        block = tl.program_id(0).to(tl.int64)
+        while block < blocks:
+            if tl.load(flags_ptr + block) != 0:
+                image, start, elem, inside = block_elements(block, chunks, numel, BLOCK)
+                offsets = image * numel + elem
+                probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside,
+                                       parts, PARTS)
+                rates = probs * tl.load(budget_ptr + image)
+                u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
+                k, deferred = poisson_by_rejection(rates, u, key, call, image, elem, STEP_STREAM)
+                _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
+                             inside & deferred, HAS_TOTALS)
+            block += tl.num_programs(0)
 
 
 def _partial_layout(numel: int) -> tuple[int, int]:
@@ -198,7 +206,9 @@ def _launch_gap_step(
     options = {"BLOCK": block, "PARTS": parts_pow2, "HAS_TOTALS": totals is not None}
     grid = (batch * chunks,)
     _gap_step_kernel[grid](*args, **options, num_warps=warps(block, 4))
-    _gap_step_rejection_kernel[grid](*args, **options, num_warps=warps(block, 1))
+    _gap_step_rejection_kernel[(persistent_programs(device, grid[0]),)](
+        *args, grid[0], **options, num_warps=warps(block, 1)
+    )
     if canvas is not photons:
         photons.copy_(canvas)
     return photons, mmse

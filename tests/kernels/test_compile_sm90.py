@@ -50,7 +50,13 @@ STEP = {
 STEP_CONSTANTS = {"BLOCK": 512, "PARTS": 512, "HAS_TOTALS": True}
 KERNELS = [  # module, kernel, signature, constexprs, elements per thread
     ("binomial_split", "_binomial_split_kernel", SPLIT, {"BLOCK": 512}, 4),
-    ("binomial_split", "_binomial_split_rejection_kernel", SPLIT, {"BLOCK": 512}, 1),
+    (
+        "binomial_split",
+        "_binomial_split_rejection_kernel",
+        {**SPLIT, "blocks": "i32"},
+        {"BLOCK": 512},
+        1,
+    ),
     (
         "binomial_split",
         "_mean_one_kernel",
@@ -80,7 +86,7 @@ KERNELS = [  # module, kernel, signature, constexprs, elements per thread
         16,
     ),
     ("gap_step", "_gap_step_kernel", STEP, STEP_CONSTANTS, 4),
-    ("gap_step", "_gap_step_rejection_kernel", STEP, STEP_CONSTANTS, 1),
+    ("gap_step", "_gap_step_rejection_kernel", {**STEP, "blocks": "i32"}, STEP_CONSTANTS, 1),
     (
         "normalize",
         "_histogram_kernel",
