@@ -79,3 +79,33 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+def launch_block(numel: int) -> int:
+    """Elements per program for kernels over images of `numel` elements.
+
+    512 on a GPU; 8192 in the interpreter, whose cost is per operation rather than per
+    element. Kernels that draw random numbers give the same result for any block size.
+    """
+    cap = 8192 if INTERPRETER else 512
+    return max(16, min(cap, 1 << max(0, numel - 1).bit_length()))
+
+
+def warps(block: int, per_thread: int) -> int:
+    """Warps that give each thread `per_thread` elements of a `block` (1 to 32).
+
+    Inversion samplers take four elements a thread (one Philox call each); float64
+    rejection samplers one (about 80 registers each on sm_90: more would spill).
+    """
+    return max(1, min(32, block // (32 * per_thread)))
+
+
+def persistent_programs(device: torch.device, blocks: int) -> int:
+    """Programs for a kernel that strides over `blocks` and works on few of them.
+
+    Two per SM on a GPU: launching one program per block would cost a block
+    scheduling round each even where a block has nothing to do.
+    """
+    if device.type == "cuda":
+        return min(blocks, 2 * torch.cuda.get_device_properties(device).multi_processor_count)
+    return min(blocks, 8)

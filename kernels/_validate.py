@@ -25,7 +25,9 @@ def check_batched(name: str, tensor: torch.Tensor, *, integer: bool | None = Non
         raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
 
 
-def per_image(name: str, value: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
+def per_image(
+    name: str, value: float | torch.Tensor, batch: int, like: torch.Tensor
+) -> torch.Tensor:
     """Turn a scalar or a (B,) tensor into a float32 (B,) tensor on `like`'s device.
 
     Raises:
@@ -36,7 +38,9 @@ def per_image(name: str, value: float | torch.Tensor, batch: int, like: torch.Te
         if value.ndim == 0:
             value = value.reshape(1).expand(batch)
         if value.shape != (batch,):
-            raise ValueError(f"{name} must be a float or a ({batch},) tensor, got {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must be a float or a ({batch},) tensor, got {tuple(value.shape)}"
+            )
         if value.device != like.device:
             raise ValueError(f"{name} must be on {like.device}, got {value.device}")
         return value.to(torch.float32)

@@ -1,4 +1,11 @@
-"""Shared fixtures: tiny networks and simulated photon data, all CPU and seconds-fast."""
+"""Shared fixtures: tiny networks, simulated photon data, and where Triton kernels run.
+
+Triton reads TRITON_INTERPRET when kernels are defined (at import), so a running session
+cannot switch the interpreter on. Tests marked `triton` take the `triton_device` fixture
+and run in-process on CUDA, or on the CPU when the session started with
+TRITON_INTERPRET=1; otherwise (a plain `python -m pytest` on a CPU) they are skipped here
+and tests/kernels/test_interpreter.py runs them all in one subprocess with it set.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,46 @@ import pytest
 import skimage.data
 import torch
 
+from gaptorch.kernels._triton import HAS_TRITON, INTERPRETER
+
 TINY_NETWORK = {"depth": 2, "start_filters": 4, "levels": 4}
 
 
+SUBPROCESS_REASON = "runs in the TRITON_INTERPRET=1 subprocess of tests/kernels/test_interpreter.py"
+
+
+def in_process_triton_device() -> str | None:
+    """"cuda" or "cpu" where this session can run Triton kernels, else None."""
+    if not HAS_TRITON:
+        return None
+    if INTERPRETER:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else None
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    needs_cuda = pytest.mark.skip(reason="needs CUDA")
+    elsewhere = pytest.mark.skip(reason=SUBPROCESS_REASON)
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(needs_cuda)
+        if "triton" in item.keywords and in_process_triton_device() is None:
+            item.add_marker(elsewhere)
+
+
+@pytest.fixture(scope="session")
+def in_process_device() -> str | None:
+    """`in_process_triton_device()` as a fixture."""
+    return in_process_triton_device()
+
+
+@pytest.fixture(scope="session")
+def triton_device() -> str:
+    """The device whose tensors the Triton backend runs on in this session."""
+    device = in_process_triton_device()
+    if device is None:
+        pytest.skip(SUBPROCESS_REASON)
+    return device
 
 
 @pytest.fixture
@@ -33,5 +70,6 @@ def tiny_denoiser(camera_counts):
 
     noisy, _ = camera_counts
     return Denoiser.train(
-        noisy, steps=60, seed=0, network=TINY_NETWORK, batch_size=4, patch_size=32, lr=1e-2, auto_width=10
+        noisy, steps=60, seed=0, network=TINY_NETWORK, batch_size=4, patch_size=32, lr=1e-2,
+        auto_width=10,
     )
