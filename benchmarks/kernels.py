@@ -11,23 +11,19 @@ GB/s counts the bytes an op must move per pixel (BYTES_PER_PIXEL), the same coun
 an op's Triton and reference providers. Writes benchmarks/results/kernels-<device>.json
 and prints a table. Without CUDA only the torch providers run, at reduced sizes.
 
-    python benchmarks/kernels.py [--sizes 256 1024 2048 4096] [--photons 0.1 1 1000] [--quick]
+    python -m gaptorch.benchmarks.kernels [--sizes 256 1024 2048 4096] [--photons 0.1 1 1000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import (  # noqa: E402
+from gaptorch.benchmarks.common import (
     device_slug,
     environment,
     print_table,
@@ -36,10 +32,10 @@ from benchmarks.common import (  # noqa: E402
     wall_ms,
     write_results,
 )
-from gaptorch.kernels import binomial_split, gap_step  # noqa: E402
-from gaptorch.kernels._triton import triton_runs_on  # noqa: E402
-from gaptorch.methods.gap import accumulate  # noqa: E402
-from gaptorch.models import build  # noqa: E402
+from gaptorch.kernels import binomial_split, gap_step
+from gaptorch.kernels._triton import triton_runs_on
+from gaptorch.methods.gap import accumulate
+from gaptorch.models import build
 
 RESULTS = Path(__file__).parent / "results"
 BYTES_PER_PIXEL = {
@@ -287,4 +283,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -70,6 +70,9 @@ class TrainConfig:
         val_fraction: data held out for validation (see `data.split_validation`).
         val_every: steps between validation losses.
         val_batches: validation batches (fixed patches and fixed splits).
+        keep_best: return the weights with the lowest validation loss (when there is
+            validation data) instead of the last ones; guards against a network that
+            starts to memorise a small noisy data set late in a run.
         ema_decay: keep an EMA of the weights and return it (None: off).
         checkpoint_dir: where `checkpoint.pt` is written (None: no checkpoints).
         checkpoint_every: steps between checkpoints (and one at the end).
@@ -94,7 +97,8 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     val_fraction: float = 0.1
     val_every: int = 100
-    val_batches: int = 2
+    val_batches: int = 4
+    keep_best: bool = True
     ema_decay: float | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 500
@@ -153,6 +157,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int = 0
+    best_step: int | None = None
 
 
 def choose_device(device: str | torch.device | None) -> torch.device:
@@ -277,6 +282,7 @@ def run_training(
     validation = _validation_pairs(objective, validation_sampler, config) if world.is_main else []
     checkpoint = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
     start = 0
+    best: dict[str, Any] | None = None
     if config.resume and checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         network.load_state_dict(state["network"])
@@ -286,6 +292,7 @@ def run_training(
             ema.load_state_dict(state["ema"])
         result.history = list(state["history"])
         start = result.resumed_from = int(state["step"])
+        best = state.get("best")
     logger = _Logger(config, result.history) if world.is_main else None
     autocast = device.type == "cuda" and config.amp
     began = time.perf_counter() - (result.history[-1]["seconds"] if result.history else 0.0)
@@ -314,7 +321,10 @@ def run_training(
             if logger is not None:
                 val_loss = math.nan
                 if validation and (done % config.val_every == 0 or done == config.steps):
-                    val_loss = _validation_loss(ema.shadow if ema else network, objective, validation, device, autocast)
+                    kept = ema.shadow if ema else network
+                    val_loss = _validation_loss(kept, objective, validation, device, autocast)
+                    if config.keep_best and (best is None or val_loss < best["loss"]):
+                        best = {"loss": val_loss, "step": done, "state": _copy_state(kept)}
                 row = {"step": done, "loss": mean_loss, "val_loss": val_loss,
                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began,
                        **objective.describe(step, config.steps)}
@@ -327,10 +337,19 @@ def run_training(
                 "step": done, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "ema": ema.state_dict() if ema else None,
                 "history": result.history, "config": to_dict(config), "world_size": world.size,
+                "best": best,
             })
     result.seconds = time.perf_counter() - began
     kept = ema.shadow if ema is not None else network
+    if best is not None:
+        kept.load_state_dict(best["state"])
+        result.best_step = int(best["step"])
     return kept.eval(), result
+
+
+def _copy_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the weights (cheap next to a validation pass)."""
+    return {name: value.detach().to("cpu", copy=True) for name, value in network.state_dict().items()}
 
 
 def _validation_pairs(

@@ -56,20 +56,21 @@ def triton_device() -> str:
     return device
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def camera_counts() -> tuple[np.ndarray, np.ndarray]:
-    """A 96x80 crop of skimage's camera at 1 photon per pixel: (noisy counts, clean rate)."""
-    clean = skimage.data.camera()[200:296, 150:230].astype(np.float64)
+    """A 128x128 crop of skimage's camera at 1 photon per pixel: (noisy counts, clean rate)."""
+    clean = skimage.data.camera()[160:288, 150:278].astype(np.float64)
     clean = clean / clean.mean() * 1.0
     return np.random.default_rng(0).poisson(clean).astype(np.uint16), clean
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_denoiser(camera_counts):
+    """A tiny GAP model trained on `camera_counts` (200 steps, seconds; beats the input by
+    3-7 dB over seeds 0-5)."""
     from gaptorch import Denoiser
 
     noisy, _ = camera_counts
     return Denoiser.train(
-        noisy, steps=60, seed=0, network=TINY_NETWORK, batch_size=4, patch_size=32, lr=1e-2,
-        auto_width=10,
+        noisy, steps=200, seed=0, network=TINY_NETWORK, batch_size=8, patch_size=32, lr=3e-3
     )

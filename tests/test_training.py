@@ -52,7 +52,7 @@ def test_csv_log_has_a_row_per_logged_step(camera_counts, tmp_path):
     noisy, _ = camera_counts
     log = tmp_path / "log.csv"
     Denoiser.train(noisy, steps=10, seed=0, log_csv=str(log), **OPTIONS)
-    rows = list(csv.DictReader(log.open()))
+    rows = list(csv.DictReader(log.read_text().splitlines()))
     assert [int(r["step"]) for r in rows] == [5, 10]
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     assert np.isfinite(float(rows[-1]["val_loss"]))
@@ -79,3 +79,17 @@ def test_ema_weights_differ_from_raw_weights(camera_counts):
 def test_config_rejects_bad_values(options, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**options)
+
+
+def test_keep_best_returns_the_weights_of_the_best_validation(camera_counts, monkeypatch):
+    import gaptorch.training as training
+
+    noisy, _ = camera_counts
+    options = {**OPTIONS, "schedule": "constant", "warmup_steps": 0, "val_every": 5, "log_every": 5}
+    scripted = iter([3.0, 1.0, 2.0])
+    monkeypatch.setattr(training, "_validation_loss", lambda *args: next(scripted))
+    best = Denoiser.train(noisy, steps=15, seed=2, keep_best=True, **options)
+    monkeypatch.undo()
+    # With a constant learning rate the first 10 steps do not depend on the run length.
+    at_step_10 = Denoiser.train(noisy, steps=10, seed=2, keep_best=False, **options)
+    assert torch.equal(_weights(best), _weights(at_step_10))
