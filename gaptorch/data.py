@@ -94,15 +94,18 @@ def split_validation(
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Hold out data for validation: whole images when there are enough, else a stripe.
 
-    With 5 or more images, the last `fraction` of them (at least one) is held out. With
-    fewer, each image gives up a stripe along its longest axis, at least a patch wide,
-    when the rest still holds a patch; otherwise nothing is held out.
+    With 5 or more images, every k-th image (k = 1 / fraction, at least one image) is
+    held out, so a list that groups images by source keeps every source in training.
+    With fewer, each image gives up a stripe along its longest axis, at least a patch
+    wide, when the rest still holds a patch; otherwise nothing is held out.
     """
     if fraction <= 0:
         return list(images), []
     if len(images) >= 5:
-        held = max(1, round(len(images) * fraction))
-        return list(images[:-held]), list(images[-held:])
+        every = max(2, round(1 / fraction))
+        held = set(range(min(every, len(images)) - 1, len(images), every))
+        return ([image for i, image in enumerate(images) if i not in held],
+                [image for i, image in enumerate(images) if i in held])
     train, validation = [], []
     for image in images:
         spatial = image.shape[1:]

