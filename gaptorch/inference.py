@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from gaptorch.tiling import as_tuple, predict_tiled
+from gaptorch.tiling import as_tuple, predict_tiled, tile_starts
 
 logger = logging.getLogger("gaptorch")
 
@@ -263,9 +263,9 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     message = str(error).lower()
-    return isinstance(error, RuntimeError) and any(
-        phrase in message for phrase in ("out of memory", "can't allocate memory", "not enough memory")
-    )
+    # oneDNN reports a failed allocation while building a convolution as "could not create a primitive".
+    phrases = ("out of memory", "can't allocate memory", "not enough memory", "could not create a primitive")
+    return isinstance(error, RuntimeError) and any(phrase in message for phrase in phrases)
 
 
 def network_predictor(network: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -305,6 +305,7 @@ def predict_all(
         MemoryError: out of memory even with the smallest tiles, one at a time.
     """
     spatial = tuple(images.shape[2:])
+    plan = replace(plan, chunk=min(plan.chunk, _passes_needed(plan, images.shape[0], spatial, multiples)))
     while True:
         try:
             return _predict_once(predict, images, plan, multiples)
@@ -321,9 +322,19 @@ def predict_all(
             "out of memory with %s; retrying with %s",
             _describe(plan, spatial), _describe(smaller, spatial),
         )
-        plan = smaller
+        plan = replace(smaller, chunk=min(smaller.chunk, _passes_needed(smaller, images.shape[0], spatial, multiples)))
         if images.is_cuda:
             torch.cuda.empty_cache()
+
+
+def _passes_needed(plan: TilePlan, images: int, spatial: tuple[int, ...], multiples: tuple[int, ...]) -> int:
+    """Images (untiled) or tiles (tiled) there are: a batch larger than this is pointless."""
+    if plan.tile is None:
+        return max(1, images)
+    padded = [-(-s // m) * m for s, m in zip(spatial, multiples)]
+    tiles = [min(p, -(-t // m) * m) for p, t, m in zip(padded, plan.tile, multiples)]
+    positions = math.prod(len(tile_starts(p, t, o, m)) for p, t, o, m in zip(padded, tiles, plan.overlap, multiples))
+    return max(1, images * positions)
 
 
 def _describe(plan: TilePlan, spatial: tuple[int, ...]) -> str:
