@@ -47,7 +47,7 @@ def test_profile_counts_bytes_per_pixel_and_is_cached():
     large = build("unet", depth=4, start_filters=32)
     assert network_profile(small) is network_profile(small)
     assert network_profile(large).bytes_per_pixel > 5 * network_profile(small).bytes_per_pixel
-    assert default_overlap(network_profile(large)) == (174, 174)
+    assert default_overlap(network_profile(large)) == (218, 218)
 
 
 def test_tiles_come_from_free_memory(monkeypatch):
@@ -58,7 +58,7 @@ def test_tiles_come_from_free_memory(monkeypatch):
     monkeypatch.setattr(inference, "available_memory", lambda device: 40 * 2**20)
     tight = plan_tiles((512, 512), CPU, network=network)
     assert tight.tile is not None and all(t % 2 == 0 and t < 512 for t in tight.tile)
-    assert tight.overlap == (30, 30)
+    assert tight.overlap == (38, 38)
     assert plan_tiles((512, 512), CPU, tile=128, overlap=8, network=network).tile == (128, 128)
     thin = plan_tiles((4, 100_000), CPU, network=network)
     assert thin.tile[0] == 4 and thin.tile[1] < 100_000

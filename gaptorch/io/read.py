@@ -95,6 +95,8 @@ class ImageReader:
     def _check_extent(self) -> None:
         """Refuse truncated files before any work: all pixel data must lie inside the file."""
         size = self.path.stat().st_size
+        if 0 in self.shape:
+            return  # refused as empty by the caller
         if self._offset is not None:
             end = self._offset + math.prod(self.shape) * self.dtype.itemsize
         else:
