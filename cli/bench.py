@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 import click
-
 from gaptorch.cli.errors import GapError
 
 BENCHMARKS = {
@@ -16,9 +15,15 @@ BENCHMARKS = {
 
 
 def _benchmark(name: str, summary: str) -> click.Command:
-    @click.command(name=name, help=f"{summary} Arguments go to the benchmark (try: gap bench {name} --help).",
-                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                     "help_option_names": []})
+    @click.command(
+        name=name,
+        help=f"{summary} Arguments go to the benchmark (try: gap bench {name} --help).",
+        context_settings={
+            "ignore_unknown_options": True,
+            "allow_extra_args": True,
+            "help_option_names": [],
+        },
+    )
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_context
     def run(ctx: click.Context, args: tuple[str, ...]) -> None:
@@ -28,7 +33,10 @@ def _benchmark(name: str, summary: str) -> click.Command:
         except ModuleNotFoundError as error:
             if error.name != module_name:
                 raise
-            raise GapError(f"benchmark {name!r} is not available in this installation ({module_name} is missing)") from None
+            raise GapError(
+                f"benchmark {name!r} is not available in this installation "
+                f"({module_name} is missing)"
+            ) from None
         status = module.main(list(args))
         if isinstance(status, int) and status:
             ctx.exit(status)
@@ -38,7 +46,7 @@ def _benchmark(name: str, summary: str) -> click.Command:
 
 @click.group()
 def bench() -> None:
-    """Run a benchmark; results go to benchmarks/results/.
+    r"""Run a benchmark; results go to benchmarks/results/.
 
     \b
     Example:

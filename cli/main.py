@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import click
-
-from gaptorch import __version__
 from gaptorch.cli.bench import bench
 from gaptorch.cli.demo import demo
 from gaptorch.cli.denoise import denoise, sample
@@ -16,6 +14,8 @@ from gaptorch.cli.info import info
 from gaptorch.cli.models import models
 from gaptorch.cli.options import debug_flag
 from gaptorch.cli.train import train
+
+from gaptorch import __version__
 
 
 class _Group(click.Group):
@@ -29,7 +29,9 @@ class _Group(click.Group):
         except EXPECTED as error:
             if ctx.meta.get("gap.debug"):
                 raise
-            raise GapError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+            raise GapError(
+                str(error).splitlines()[0] if str(error) else type(error).__name__
+            ) from None
 
 
 class _EchoWarnings(logging.Handler):
@@ -42,7 +44,7 @@ class _EchoWarnings(logging.Handler):
 
 
 def _configure_logging(debug: bool) -> None:
-    """tifffile's complaints about damaged files are shown only with --debug (our error says it)."""
+    """Tifffile's complaints about damaged files are shown only with --debug (our error says it)."""
     logging.getLogger("tifffile").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     library = logging.getLogger("gaptorch")
     if not any(isinstance(h, _EchoWarnings) for h in library.handlers):
@@ -50,9 +52,12 @@ def _configure_logging(debug: bool) -> None:
         library.propagate = False
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Exit codes: 0 success; 2 bad usage or input (one line on stderr; for batches, any "
-                    "file failed); 1 an unexpected internal error (with a traceback).")
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: 0 success; 2 bad usage or input (one line on stderr; for batches, any "
+    "file failed); 1 an unexpected internal error (with a traceback).",
+)
 @click.version_option(__version__, prog_name="gaptorch")
 @click.option("--debug", is_flag=True, callback=debug_flag, help="Show full tracebacks on errors.")
 @click.pass_context

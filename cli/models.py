@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from gaptorch import list_models
 from gaptorch.cli.errors import GapError
 from gaptorch.cli.options import debug_option
+
+from gaptorch import list_models
 from gaptorch.model_folder import CARD_NAME, find_model_folders, read_model_spec
 from gaptorch.pretrained import BUNDLED, DEFAULTS, HERE
 
@@ -23,16 +23,23 @@ def _summary(folder: Path) -> str:
     steps = spec.training.get("steps", "?")
     card = [line.strip() for line in _card(folder).splitlines() if line.strip()]
     title = card[0].lstrip("# ") if card else ""
-    return f"{spec.kind} {spec.method} {spec.architecture} ({spec.network.get('dims', 2)}D, {steps} steps): {title}"
+    dims = spec.network.get("dims", 2)
+    return f"{spec.kind} {spec.method} {spec.architecture} ({dims}D, {steps} steps): {title}"
 
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--path", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder to search for model folders (two levels deep).")
+@click.option(
+    "--path",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to search for model folders (two levels deep).",
+)
 @debug_option
 def models(name: str | None, root: Path) -> None:
-    """List bundled models and model folders under --path; with NAME, print its card.
+    r"""List bundled models and model folders under --path; with NAME, print its card.
 
     \b
     Examples:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from gaptorch.cli.errors import GapError
 
 from gaptorch.axes import ALPHABET, validate_axes
-from gaptorch.cli.errors import GapError
 
 F = Callable[..., Any]
 
@@ -19,7 +19,10 @@ class NumberOrAuto(click.ParamType):
 
     name = "FLOAT|auto"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | str:
+        """The number, or "auto"."""
         if isinstance(value, float) or value == "auto":
             return value
         try:
@@ -33,7 +36,10 @@ class IntTuple(click.ParamType):
 
     name = "N[,N...]"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | tuple[int, ...]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | tuple[int, ...]:
+        """One int, or a tuple of them."""
         if isinstance(value, (int, tuple)):
             return value
         try:
@@ -46,6 +52,7 @@ class IntTuple(click.ParamType):
 
 
 def check_axes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Upper-cased --axes after checking its letters (the length is checked per file)."""
     if value is None:
         return None
     try:
@@ -69,7 +76,9 @@ def debug_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+def parse_key_values(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
     """KEY=VALUE pairs; values parsed as JSON when they are JSON ("3", "true", "[1,2]")."""
     parsed: dict[str, Any] = {}
     for item in values:
@@ -86,7 +95,10 @@ def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[s
 def model_option(kind: str) -> Callable[[F], F]:
     """--model NAME|PATH."""
     return click.option(
-        "--model", "model", metavar="NAME|PATH", default=None,
+        "--model",
+        "model",
+        metavar="NAME|PATH",
+        default=None,
         help=f"Model folder or bundled {kind} name (default: the bundled default {kind}).",
     )
 
@@ -94,20 +106,50 @@ def model_option(kind: str) -> Callable[[F], F]:
 def common_image_options(function: F) -> F:
     """--axes, --gain, --offset, --tile, --overlap, --batch-size, --device."""
     options = [
-        click.option("--axes", callback=check_axes, metavar="AXES",
-                     help=f"Axes of every input, letters of {ALPHABET} (default: from each file)."),
-        click.option("--gain", type=NumberOrAuto(), default=None,
-                     help="Camera units per photon, or 'auto' to estimate (default: data must be photon counts)."),
-        click.option("--offset", type=NumberOrAuto(), default=None,
-                     help="Camera units at zero photons, or 'auto' to estimate."),
-        click.option("--tile", type=IntTuple(), default=None,
-                     help="Tile size per spatial dim (default: from free memory)."),
-        click.option("--overlap", type=IntTuple(), default=None,
-                     help="Tile overlap (default: 2.5x the network's receptive-field radius)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                     help="Images or tiles per forward pass (default: from free memory)."),
-        click.option("--device", default="auto", show_default=True, callback=_device,
-                     help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
+        click.option(
+            "--axes",
+            callback=check_axes,
+            metavar="AXES",
+            help=f"Axes of every input, letters of {ALPHABET} (default: from each file).",
+        ),
+        click.option(
+            "--gain",
+            type=NumberOrAuto(),
+            default=None,
+            help="Camera units per photon, or 'auto' to estimate "
+            "(default: data must be photon counts).",
+        ),
+        click.option(
+            "--offset",
+            type=NumberOrAuto(),
+            default=None,
+            help="Camera units at zero photons, or 'auto' to estimate.",
+        ),
+        click.option(
+            "--tile",
+            type=IntTuple(),
+            default=None,
+            help="Tile size per spatial dim (default: from free memory).",
+        ),
+        click.option(
+            "--overlap",
+            type=IntTuple(),
+            default=None,
+            help="Tile overlap (default: 2.5x the network's receptive-field radius).",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Images or tiles per forward pass (default: from free memory).",
+        ),
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            callback=_device,
+            help="cpu, cuda, cuda:N, or auto (CUDA when available).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -122,12 +164,23 @@ def _quiet_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool
 
 def debug_option(function: F) -> F:
     """--debug (also accepted after the command name)."""
-    return click.option("--debug", is_flag=True, expose_value=False, callback=debug_flag, is_eager=True,
-                        help="Show full tracebacks on errors.")(function)
+    return click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        callback=debug_flag,
+        is_eager=True,
+        help="Show full tracebacks on errors.",
+    )(function)
 
 
 def quiet_debug_options(function: F) -> F:
     """--quiet and --debug."""
     function = debug_option(function)
-    return click.option("-q", "--quiet", is_flag=True, callback=_quiet_flag,
-                        help="No progress, no per-file lines, no summary (errors still shown).")(function)
+    return click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        callback=_quiet_flag,
+        help="No progress, no per-file lines, no summary (errors still shown).",
+    )(function)

@@ -18,13 +18,15 @@ def _stderr() -> Any:
 def error_line(result: FileResult) -> str:
     """The failure as one line, with the command-line flags that fix it."""
     if isinstance(result.error, NotCountsError):
-        return (f"{result.source}: image is not photon counts ({result.error.kind} values); "
-                "pass --gain and --offset, or --gain auto")
+        return (
+            f"{result.source}: image is not photon counts ({result.error.kind} values); "
+            "pass --gain and --offset, or --gain auto"
+        )
     return result.message
 
 
 class BatchReport:
-    """Progress and per-file lines for a batch of `total` files; silent but for errors when quiet."""
+    """Progress and per-file lines for a batch of `total` files; only errors when quiet."""
 
     def __init__(self, command: str, total: int, quiet: bool, debug: bool) -> None:
         self.command, self.total, self.quiet, self.debug = command, total, quiet, debug
@@ -42,7 +44,9 @@ class BatchReport:
         if self.quiet:
             return
         if self._bar is None:
-            self._bar = click.progressbar(length=total, label=self._label, file=_stderr(), show_pos=True)
+            self._bar = click.progressbar(
+                length=total, label=self._label, file=_stderr(), show_pos=True
+            )
             self._bar.__enter__()
             self._shown = 0
         self._bar.update(done - self._shown)
@@ -65,12 +69,15 @@ class BatchReport:
             return
         outputs = ", ".join(str(out) for out in result.outputs)
         if result.status == "skipped":
-            click.echo(f"skipped {result.source}: {outputs} exists (--overwrite replaces it)", err=True)
+            click.echo(
+                f"skipped {result.source}: {outputs} exists (--overwrite replaces it)", err=True
+            )
             return
         rate = result.pixels / 1e6 / result.seconds if result.seconds > 0 else 0.0
         click.echo(
             f"done {result.source} -> {outputs} ({result.calibration}; {result.seconds:.1f} s, "
-            f"{rate:.2f} megapixels/s)", err=True,
+            f"{rate:.2f} megapixels/s)",
+            err=True,
         )
 
     def summary(self, summary: BatchSummary) -> None:
@@ -78,10 +85,11 @@ class BatchReport:
         self._close_bar()
         if self.quiet or (len(summary.results) == 1 and summary.count("failed") == 1):
             return
+        done, skipped, failed = (summary.count(s) for s in ("done", "skipped", "failed"))
         click.echo(
-            f"gap {self.command}: {summary.count('done')} done, {summary.count('skipped')} skipped, "
-            f"{summary.count('failed')} failed of {len(summary.results)} files in {summary.seconds:.1f} s "
-            f"({summary.megapixels:.2f} megapixels, {summary.megapixels_per_second:.2f} megapixels/s)",
+            f"gap {self.command}: {done} done, {skipped} skipped, {failed} failed of "
+            f"{len(summary.results)} files in {summary.seconds:.1f} s ({summary.megapixels:.2f} "
+            f"megapixels, {summary.megapixels_per_second:.2f} megapixels/s)",
             err=True,
         )
         sys.stderr.flush()

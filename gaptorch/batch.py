@@ -44,7 +44,9 @@ class NotCountsError(ValueError):
     """Data that are not photon counts were given without a calibration."""
 
     def __init__(self, kind: str) -> None:
-        super().__init__(f"image is not photon counts ({kind} values); give a gain and offset, or 'auto'")
+        super().__init__(
+            f"image is not photon counts ({kind} values); give a gain and offset, or 'auto'"
+        )
         self.kind = kind
 
 
@@ -75,7 +77,9 @@ class DenoiseSettings:
 
     def __post_init__(self) -> None:
         if self.output_dtype not in OUTPUT_DTYPES:
-            raise ValueError(f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {self.output_dtype!r}")
+            raise ValueError(
+                f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {self.output_dtype!r}"
+            )
         for name, value in (("gain", self.gain), ("offset", self.offset)):
             if isinstance(value, str) and value != "auto":
                 raise ValueError(f"{name} must be a number or 'auto', got {value!r}")
@@ -159,8 +163,9 @@ def run_batch(
 ) -> BatchSummary:
     """Call `work` for each planned job; a failing file is recorded and the batch goes on.
 
-    `on_start(index, job)` is called before and `on_result(index, result)` after each file. Interrupts (Ctrl-C) stop the
-    batch; nothing partial is left behind (outputs are renamed into place when done).
+    `on_start(index, job)` is called before and `on_result(index, result)` after each
+    file. Interrupts (Ctrl-C) stop the batch; nothing partial is left behind (outputs are
+    renamed into place when done).
     """
     began = time.perf_counter()
     summary = BatchSummary()
@@ -179,7 +184,12 @@ def run_batch(
 
 
 def steps_for_epochs(
-    paths: Sequence[str | Path], epochs: float, *, patch_size: int | Sequence[int], batch_size: int, dims: int
+    paths: Sequence[str | Path],
+    epochs: float,
+    *,
+    patch_size: int | Sequence[int],
+    batch_size: int,
+    dims: int,
 ) -> int:
     """Optimiser steps for `epochs` passes over the files at `paths`.
 
@@ -217,11 +227,18 @@ def choose_calibration(
     if "auto" in (gain, offset):
         fit = estimate_calibration(image.planes(axes)).calibration
         chosen = Calibration(
-            fit.gain if gain in (None, "auto") else float(gain), fit.offset if offset in (None, "auto") else float(offset)
+            fit.gain if gain in (None, "auto") else float(gain),
+            fit.offset if offset in (None, "auto") else float(offset),
         )
         estimated = [n for n, v in (("gain", gain), ("offset", offset)) if v in (None, "auto")]
-        return chosen, {"gain": chosen.gain, "offset": chosen.offset, "source": f"estimated {' and '.join(estimated)}"}
-    chosen = Calibration(1.0 if gain is None else float(gain), 0.0 if offset is None else float(offset))
+        return chosen, {
+            "gain": chosen.gain,
+            "offset": chosen.offset,
+            "source": f"estimated {' and '.join(estimated)}",
+        }
+    chosen = Calibration(
+        1.0 if gain is None else float(gain), 0.0 if offset is None else float(offset)
+    )
     return chosen, {"gain": chosen.gain, "offset": chosen.offset, "source": "given"}
 
 
@@ -229,7 +246,8 @@ def describe_calibration(calibration: dict[str, Any]) -> str:
     """One phrase: "photon counts", "gain 2.1 offset 99.5 (estimated gain and offset)"."""
     if calibration["source"] == "photon counts":
         return "photon counts"
-    return f"gain {calibration['gain']:.4g} offset {calibration['offset']:.4g} ({calibration['source']})"
+    gain, offset = calibration["gain"], calibration["offset"]
+    return f"gain {gain:.4g} offset {offset:.4g} ({calibration['source']})"
 
 
 @dataclass(frozen=True)
@@ -243,7 +261,9 @@ class _Blocks:
     stack_axis: str
 
 
-def _plan_blocks(denoiser: Denoiser, image: ImageReader, axes: str, settings: DenoiseSettings) -> _Blocks:
+def _plan_blocks(
+    denoiser: Denoiser, image: ImageReader, axes: str, settings: DenoiseSettings
+) -> _Blocks:
     layout = Layout.of(image.shape, axes, denoiser.dims, denoiser.channels)
     if math.prod(layout.spatial_shape) < 2:
         raise ValueError(f"image has a single pixel (shape {image.shape}); nothing to denoise")
@@ -254,10 +274,20 @@ def _plan_blocks(denoiser: Denoiser, image: ImageReader, axes: str, settings: De
     count = image.block_count(len(block_axes))
     stack_axis = next((a for a in "STC" if a not in block_axes), "")
     plan = plan_tiles(
-        block.spatial_shape, denoiser.device, settings.tile, settings.overlap, network=denoiser.network,
-        images=block.batch_size, channels=denoiser.channels, batch_size=settings.batch_size,
+        block.spatial_shape,
+        denoiser.device,
+        settings.tile,
+        settings.overlap,
+        network=denoiser.network,
+        images=block.batch_size,
+        channels=denoiser.channels,
+        batch_size=settings.batch_size,
     )
-    group = 1 if plan.tile is not None or not stack_axis else max(1, min(MAX_GROUP, count, plan.chunk // block.batch_size))
+    group = (
+        1
+        if plan.tile is not None or not stack_axis
+        else max(1, min(MAX_GROUP, count, plan.chunk // block.batch_size))
+    )
     return _Blocks(block_axes, len(block_axes), count, group, stack_axis)
 
 
@@ -272,7 +302,9 @@ def _groups(image: ImageReader, blocks: _Blocks) -> Iterator[tuple[int, np.ndarr
             yield start, np.stack(read), blocks.stack_axis + blocks.axes
 
 
-def _record(operation: str, settings: DenoiseSettings, image: ImageReader, calibration: dict[str, Any]) -> dict[str, Any]:
+def _record(
+    operation: str, settings: DenoiseSettings, image: ImageReader, calibration: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "version": __version__,
         "operation": operation,
@@ -309,14 +341,21 @@ def denoise_file(
         blocks = _plan_blocks(denoiser, image, axes, settings)
         calibration, how = choose_calibration(denoiser, image, axes, settings)
         conversion = Conversion.choose(settings.output_dtype, image.dtype)
-        gain, offset = (calibration.gain, calibration.offset) if calibration is not None else (None, None)
+        gain, offset = (
+            (calibration.gain, calibration.offset) if calibration is not None else (None, None)
+        )
 
         def results() -> Iterator[np.ndarray]:
             for start, data, data_axes in _groups(image, blocks):
                 if calibration is None:
                     _check_counts(data)
                 estimate = denoiser.denoise(
-                    data, data_axes, gain=gain, offset=offset, tile=settings.tile, overlap=settings.overlap,
+                    data,
+                    data_axes,
+                    gain=gain,
+                    offset=offset,
+                    tile=settings.tile,
+                    overlap=settings.overlap,
                     batch_size=settings.batch_size,
                 )
                 yield conversion(estimate)
@@ -324,14 +363,29 @@ def denoise_file(
                     progress(min(start + blocks.group, blocks.count), blocks.count)
 
         def record() -> dict[str, Any]:
-            return {**_record("denoise (MMSE estimate)", settings, image, how), "output": conversion.describe()}
+            return {
+                **_record("denoise (MMSE estimate)", settings, image, how),
+                "output": conversion.describe(),
+            }
 
         write_tiff(
-            output, results(), shape=image.shape, dtype=conversion.dtype, source=image.metadata,
-            axes=image.file_axes, record=record, scale=conversion.scale,
+            output,
+            results(),
+            shape=image.shape,
+            dtype=conversion.dtype,
+            source=image.metadata,
+            axes=image.file_axes,
+            record=record,
+            scale=conversion.scale,
         )
-        return FileResult(source, (output,), "done", time.perf_counter() - began, _pixels(image, axes),
-                          describe_calibration(how))
+        return FileResult(
+            source,
+            (output,),
+            "done",
+            time.perf_counter() - began,
+            _pixels(image, axes),
+            describe_calibration(how),
+        )
 
 
 def sample_file(
@@ -359,43 +413,80 @@ def sample_file(
         axes = image.axes or Layout.of(image.shape, None, denoiser.dims, denoiser.channels).axes
         blocks = _plan_blocks(denoiser, image, axes, settings)
         calibration, how = choose_calibration(denoiser, image, axes, settings)
-        gain, offset = (calibration.gain, calibration.offset) if calibration is not None else (None, None)
-        sampling = {"n": settings.n, "max_psnr": settings.max_psnr, "beta": settings.beta, "seed": seed}
+        gain, offset = (
+            (calibration.gain, calibration.offset) if calibration is not None else (None, None)
+        )
+        sampling = {
+            "n": settings.n,
+            "max_psnr": settings.max_psnr,
+            "beta": settings.beta,
+            "seed": seed,
+        }
         record = {**_record("posterior samples", settings, image, how), "sampling": sampling}
         block_shape = image.shape[len(image.shape) - blocks.ndim :]
         letter = next(a for a in "IQ" if a not in image.file_axes)
         samples_path, mean_path, std_path = outputs
-        samples = _MappedOutput(samples_path, (settings.n, *image.shape), letter + image.file_axes, image, record)
+        samples = _MappedOutput(
+            samples_path, (settings.n, *image.shape), letter + image.file_axes, image, record
+        )
         try:
             view = samples.array.reshape(settings.n, blocks.count, *block_shape)
             for index, data in enumerate(image.blocks(blocks.ndim)):
                 if calibration is None:
                     _check_counts(data)
                 view[:, index] = denoiser.sample(
-                    data, settings.n, axes=blocks.axes, max_psnr=settings.max_psnr, beta=settings.beta,
-                    seed=(seed + index) % 2**63, gain=gain, offset=offset, tile=settings.tile,
-                    overlap=settings.overlap, batch_size=settings.batch_size,
+                    data,
+                    settings.n,
+                    axes=blocks.axes,
+                    max_psnr=settings.max_psnr,
+                    beta=settings.beta,
+                    seed=(seed + index) % 2**63,
+                    gain=gain,
+                    offset=offset,
+                    tile=settings.tile,
+                    overlap=settings.overlap,
+                    batch_size=settings.batch_size,
                 )
                 if progress is not None:
                     progress(index + 1, blocks.count)
             samples.array.flush()
             for path, statistic in ((mean_path, np.mean), (std_path, np.std)):
                 write_tiff(
-                    path, (statistic(view[:, i], axis=0) for i in range(blocks.count)), shape=image.shape,
-                    dtype=np.dtype(np.float32), source=image.metadata, axes=image.file_axes,
-                    record=lambda s=statistic: {**record, "statistic": f"{s.__name__} over {settings.n} samples"},
+                    path,
+                    (statistic(view[:, i], axis=0) for i in range(blocks.count)),
+                    shape=image.shape,
+                    dtype=np.dtype(np.float32),
+                    source=image.metadata,
+                    axes=image.file_axes,
+                    record=lambda s=statistic: {
+                        **record,
+                        "statistic": f"{s.__name__} over {settings.n} samples",
+                    },
                 )
             samples.commit()
         finally:
             samples.discard()
-        return FileResult(source, outputs, "done", time.perf_counter() - began, _pixels(image, axes),
-                          describe_calibration(how))
+        return FileResult(
+            source,
+            outputs,
+            "done",
+            time.perf_counter() - began,
+            _pixels(image, axes),
+            describe_calibration(how),
+        )
 
 
 class _MappedOutput:
     """A float32 TIFF created as a memory map under a temporary name, renamed by `commit`."""
 
-    def __init__(self, path: Path, shape: tuple[int, ...], axes: str, image: ImageReader, record: dict[str, Any]):
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, ...],
+        axes: str,
+        image: ImageReader,
+        record: dict[str, Any],
+    ):
         self.path = path
         self.partial = partial_path(path)
         source = image.metadata
@@ -406,9 +497,15 @@ class _MappedOutput:
                 options["resolutionunit"] = source.resolution_unit
         rgb = axes.endswith("S") and plain_page_shape(shape, axes)[-1] == 3
         self.array: np.memmap | None = tifffile.memmap(
-            self.partial, shape=shape, dtype=np.float32, photometric="rgb" if rgb else "minisblack",
-            description=json.dumps({"shape": list(shape), "axes": axes, "gaptorch": record}), metadata=None,
-            shaped=False, bigtiff=math.prod(shape) * 4 > BIGTIFF_THRESHOLD, software=f"gaptorch {__version__}",
+            self.partial,
+            shape=shape,
+            dtype=np.float32,
+            photometric="rgb" if rgb else "minisblack",
+            description=json.dumps({"shape": list(shape), "axes": axes, "gaptorch": record}),
+            metadata=None,
+            shaped=False,
+            bigtiff=math.prod(shape) * 4 > BIGTIFF_THRESHOLD,
+            software=f"gaptorch {__version__}",
             **options,
         )
 

@@ -74,10 +74,13 @@ class TilePlan:
             return replace(self, chunk=self.chunk // 2)
         current = self.tile or spatial
         floor = self.min_tile or tuple(1 for _ in spatial)
-        smaller = tuple(max(f, min(c, s) // 2) if min(c, s) > f else min(c, s) for c, s, f in zip(current, spatial, floor))
-        if smaller == tuple(min(c, s) for c, s in zip(current, spatial)):
+        smaller = tuple(
+            max(f, min(c, s) // 2) if min(c, s) > f else min(c, s)
+            for c, s, f in zip(current, spatial, floor, strict=True)
+        )
+        if smaller == tuple(min(c, s) for c, s in zip(current, spatial, strict=True)):
             return None
-        overlap = tuple(min(o, t // 2) for o, t in zip(self.overlap, smaller))
+        overlap = tuple(min(o, t // 2) for o, t in zip(self.overlap, smaller, strict=True))
         return replace(self, tile=smaller, overlap=overlap)
 
 
@@ -94,7 +97,9 @@ def network_profile(network: nn.Module) -> NetworkProfile:
         return _PROFILES[network]
     multiples = tuple(getattr(network, "multiples", (1, 1)))
     channels = int(getattr(network, "in_channels", 1))
-    probe_shape = tuple(max(m, 16 if len(multiples) == 3 and i == 0 else 64) for i, m in enumerate(multiples))
+    probe_shape = tuple(
+        max(m, 16 if len(multiples) == 3 and i == 0 else 64) for i, m in enumerate(multiples)
+    )
     parameter = next(network.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     written = [0]
@@ -107,7 +112,10 @@ def network_profile(network: nn.Module) -> NetworkProfile:
     hooks = [m.register_forward_hook(count) for m in leaves]
     try:
         probe = torch.zeros(1, channels, *probe_shape, device=device)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with (
+            torch.no_grad(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
+        ):
             network(probe)
     finally:
         for hook in hooks:
@@ -150,7 +158,10 @@ def _cgroup_headroom() -> int | None:
     for hierarchy, controllers, path in lines:
         if hierarchy == "0" and controllers == "":
             base = f"/sys/fs/cgroup{path.rstrip('/')}"
-            limit, usage = _read_number(f"{base}/memory.max"), _read_number(f"{base}/memory.current")
+            limit, usage = (
+                _read_number(f"{base}/memory.max"),
+                _read_number(f"{base}/memory.current"),
+            )
             cache = _read_number(f"{base}/memory.stat", "inactive_file") or 0
         elif "memory" in controllers.split(","):
             base = f"/sys/fs/cgroup/memory{path.rstrip('/')}"
@@ -186,11 +197,21 @@ def available_memory(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    known = [v for v in (_read_number("/proc/meminfo", "MemAvailable"), _cgroup_headroom(), _rlimit_headroom()) if v is not None]
+    known = [
+        v
+        for v in (
+            _read_number("/proc/meminfo", "MemAvailable"),
+            _cgroup_headroom(),
+            _rlimit_headroom(),
+        )
+        if v is not None
+    ]
     return min(known) if known else FALLBACK_MEMORY
 
 
-def _fit_tile(spatial: tuple[int, ...], pixels: float, multiples: tuple[int, ...]) -> tuple[int, ...]:
+def _fit_tile(
+    spatial: tuple[int, ...], pixels: float, multiples: tuple[int, ...]
+) -> tuple[int, ...]:
     """A tile of about `pixels` pixels, as cubic as the image allows, on the pooling grid."""
     tile = [0] * len(spatial)
     free = list(range(len(spatial)))
@@ -225,17 +246,22 @@ def plan_tiles(
     Args:
         spatial: spatial shape of each image.
         device: where the network runs (its free memory sets the default tile).
-        tile, overlap: tile size and blending width per spatial dim (default: from
-            memory and the receptive field).
+        tile: tile size per spatial dim (default: from free memory).
+        overlap: blending width per spatial dim (default: `default_overlap`).
         network: the network (its profile sizes tiles; None assumes a large U-Net).
-        images, channels: how many images of how many channels one call holds.
+        images: how many images one call holds.
+        channels: channels per image.
         batch_size: images (untiled) or tiles per forward pass; default from memory.
 
     Raises:
         ValueError: tile, overlap or batch_size of the wrong length or out of range.
     """
     dims = len(spatial)
-    profile = network_profile(network) if network is not None else NetworkProfile(2048.0, (64,) * dims, (8,) * dims)
+    profile = (
+        network_profile(network)
+        if network is not None
+        else NetworkProfile(2048.0, (64,) * dims, (8,) * dims)
+    )
     tiles = as_tuple(tile, dims, "tile")
     overlaps = as_tuple(overlap, dims, "overlap")
     if tiles is not None and any(t < 1 for t in tiles):
@@ -247,15 +273,17 @@ def plan_tiles(
     pass_bytes = available_memory(device) * MEMORY_FRACTION - image_bytes
     per_pixel = profile.bytes_per_pixel * channels
     cap = PIXEL_CAP.get(device.type, PIXEL_CAP["cpu"])
-    min_tile = tuple(min(s, max(2 * m, 16)) for s, m in zip(spatial, profile.multiples))
+    min_tile = tuple(
+        min(s, max(2 * m, 16)) for s, m in zip(spatial, profile.multiples, strict=True)
+    )
     pass_pixels = int(min(cap, max(math.prod(min_tile), pass_bytes / per_pixel)))
     overlaps = overlaps if overlaps is not None else default_overlap(profile)
     if tiles is None and pixels > pass_pixels:
         tiles = _fit_tile(spatial, pass_pixels, profile.multiples)
-    if tiles is not None and all(t >= s for t, s in zip(tiles, spatial)):
+    if tiles is not None and all(t >= s for t, s in zip(tiles, spatial, strict=True)):
         tiles = None
     if tiles is not None:
-        overlaps = tuple(min(o, t // 2) for o, t in zip(overlaps, tiles))
+        overlaps = tuple(min(o, t // 2) for o, t in zip(overlaps, tiles, strict=True))
         chunk = batch_size or max(1, pass_pixels // math.prod(tiles))
         return TilePlan(tiles, overlaps, chunk, min_tile)
     return TilePlan(None, overlaps, batch_size or max(1, pass_pixels // max(1, pixels)), min_tile)
@@ -266,12 +294,19 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     message = str(error).lower()
-    # oneDNN reports a failed allocation while building a convolution as "could not create a primitive".
-    phrases = ("out of memory", "can't allocate memory", "not enough memory", "could not create a primitive")
+    # oneDNN reports a failed allocation for a convolution as "could not create a primitive".
+    phrases = (
+        "out of memory",
+        "can't allocate memory",
+        "not enough memory",
+        "could not create a primitive",
+    )
     return isinstance(error, RuntimeError) and any(phrase in message for phrase in phrases)
 
 
-def network_predictor(network: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+def network_predictor(
+    network: nn.Module, device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Inference call of `network`: no grad, bf16 autocast on CUDA, float32 out."""
 
     @torch.no_grad()
@@ -283,13 +318,20 @@ def network_predictor(network: nn.Module, device: torch.device) -> Callable[[tor
 
 
 def _predict_once(
-    predict: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, plan: TilePlan, multiples: tuple[int, ...]
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    plan: TilePlan,
+    multiples: tuple[int, ...],
 ) -> torch.Tensor:
     if plan.tile is None:
         return torch.cat([predict(chunk).to(images.device) for chunk in images.split(plan.chunk)])
     return predict_tiled(
-        lambda x: predict(x).to(images.device), images, tile=plan.tile, overlap=plan.overlap,
-        multiples=multiples, batch_size=plan.chunk,
+        lambda x: predict(x).to(images.device),
+        images,
+        tile=plan.tile,
+        overlap=plan.overlap,
+        multiples=multiples,
+        batch_size=plan.chunk,
     )
 
 
@@ -308,7 +350,9 @@ def predict_all(
         MemoryError: out of memory even with the smallest tiles, one at a time.
     """
     spatial = tuple(images.shape[2:])
-    plan = replace(plan, chunk=min(plan.chunk, _passes_needed(plan, images.shape[0], spatial, multiples)))
+    plan = replace(
+        plan, chunk=min(plan.chunk, _passes_needed(plan, images.shape[0], spatial, multiples))
+    )
     while True:
         try:
             return _predict_once(predict, images, plan, multiples)
@@ -318,28 +362,41 @@ def predict_all(
             smaller = plan.shrink(spatial)
             if smaller is None:
                 raise MemoryError(
-                    f"out of memory even with tiles of {'x'.join(map(str, plan.tile or spatial))} pixels "
+                    f"out of memory even with tiles of {_size(plan.tile or spatial)} pixels "
                     "one at a time; free memory, use the CPU, or a smaller model"
                 ) from None
         logger.warning(
             "out of memory with %s; retrying with %s",
-            _describe(plan, spatial), _describe(smaller, spatial),
+            _describe(plan, spatial),
+            _describe(smaller, spatial),
         )
-        plan = replace(smaller, chunk=min(smaller.chunk, _passes_needed(smaller, images.shape[0], spatial, multiples)))
+        plan = replace(
+            smaller,
+            chunk=min(smaller.chunk, _passes_needed(smaller, images.shape[0], spatial, multiples)),
+        )
         if images.is_cuda:
             torch.cuda.empty_cache()
 
 
-def _passes_needed(plan: TilePlan, images: int, spatial: tuple[int, ...], multiples: tuple[int, ...]) -> int:
+def _passes_needed(
+    plan: TilePlan, images: int, spatial: tuple[int, ...], multiples: tuple[int, ...]
+) -> int:
     """Images (untiled) or tiles (tiled) there are: a batch larger than this is pointless."""
     if plan.tile is None:
         return max(1, images)
-    padded = [-(-s // m) * m for s, m in zip(spatial, multiples)]
-    tiles = [min(p, -(-t // m) * m) for p, t, m in zip(padded, plan.tile, multiples)]
-    positions = math.prod(len(tile_starts(p, t, o, m)) for p, t, o, m in zip(padded, tiles, plan.overlap, multiples))
+    padded = [-(-s // m) * m for s, m in zip(spatial, multiples, strict=True)]
+    tiles = [min(p, -(-t // m) * m) for p, t, m in zip(padded, plan.tile, multiples, strict=True)]
+    positions = math.prod(
+        len(tile_starts(p, t, o, m))
+        for p, t, o, m in zip(padded, tiles, plan.overlap, multiples, strict=True)
+    )
     return max(1, images * positions)
 
 
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
 def _describe(plan: TilePlan, spatial: tuple[int, ...]) -> str:
-    size = "x".join(map(str, plan.tile or spatial))
+    size = _size(plan.tile or spatial)
     return f"{plan.chunk} {'tile' if plan.tile else 'image'}(s) of {size} per pass"

@@ -119,7 +119,8 @@ def find_model_folders(root: str | os.PathLike, depth: int = 2) -> list[Path]:
     found, level = [], [root]
     for _ in range(depth + 1):
         found += [f for f in level if (f / CONFIG_NAME).is_file() and (f / WEIGHTS_NAME).is_file()]
-        level = [c for f in level for c in sorted(f.iterdir()) if c.is_dir() and not c.name.startswith(".")]
+        children = [c for f in level for c in sorted(f.iterdir())]
+        level = [c for c in children if c.is_dir() and not c.name.startswith(".")]
     return found
 
 

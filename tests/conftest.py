@@ -48,9 +48,9 @@ def tiny_model_dir(tmp_path_factory):
     from gaptorch import Denoiser
 
     folder = tmp_path_factory.mktemp("models") / "tiny"
-    Denoiser.train(
-        _camera_noisy(), steps=40, seed=0, network=TINY_NETWORK, patch_size=32, lr=1e-2, auto_width=10, batch_size=4
-    ).save_pretrained(folder)
+    options = {"network": TINY_NETWORK, "patch_size": 32, "lr": 1e-2, "auto_width": 10}
+    options["batch_size"] = 4
+    Denoiser.train(_camera_noisy(), steps=40, seed=0, **options).save_pretrained(folder)
     return folder
 
 
@@ -61,7 +61,8 @@ def rgb_model_dir(tmp_path_factory):
 
     photo = np.random.default_rng(1).poisson(np.full((24, 24, 3), 5.0)).astype(np.uint8)
     folder = tmp_path_factory.mktemp("models") / "rgb"
-    Denoiser.train(photo, steps=3, seed=0, network=TINY_NETWORK, patch_size=16, batch_size=2).save_pretrained(folder)
+    options = {"network": TINY_NETWORK, "patch_size": 16, "batch_size": 2}
+    Denoiser.train(photo, steps=3, seed=0, **options).save_pretrained(folder)
     return folder
 
 
@@ -72,7 +73,6 @@ def model_3d_dir(tmp_path_factory):
 
     stack = np.random.default_rng(2).poisson(np.full((8, 24, 24), 4.0)).astype(np.uint16)
     folder = tmp_path_factory.mktemp("models") / "tiny3d"
-    Denoiser.train(stack, axes="ZYX", steps=3, seed=0, network=TINY_NETWORK, patch_size=8, batch_size=2).save_pretrained(
-        folder
-    )
+    options = {"network": TINY_NETWORK, "patch_size": 8, "batch_size": 2}
+    Denoiser.train(stack, axes="ZYX", steps=3, seed=0, **options).save_pretrained(folder)
     return folder

@@ -20,7 +20,8 @@ def counts(shape, mean=3.0, seed=0, dtype=np.uint16, smooth=False):
     if smooth:
         plane = np.add.outer(np.linspace(0.1, 1.9, y), np.linspace(0.1, 1.9, x)) / 2
     else:
-        plane = skimage.data.camera()[:y, :x].astype(np.float64)
+        camera = skimage.data.camera().astype(np.float64)
+        plane = np.tile(camera, (-(-y // 512), -(-x // 512)))[:y, :x]
     plane = plane / plane.mean() * mean
     rate = np.broadcast_to(plane, shape)
     return rng.poisson(rate).astype(dtype)
@@ -30,9 +31,21 @@ def write_imagej(path, data=None, axes="TZYX"):
     """An ImageJ hyperstack with Z and T, pixel size, Z spacing, frame interval and Info."""
     data = counts((3, 4, 40, 48)) if data is None else data
     tifffile.imwrite(
-        path, data, imagej=True, resolution=RESOLUTION, resolutionunit="CENTIMETER",
-        metadata={"axes": axes, "spacing": 0.7, "unit": "micron", "finterval": 1.5, "Info": "acquired by a test",
-                  "Labels": [f"frame {i}" for i in range(int(np.prod(data.shape[:-2])))], "min": 0.0, "max": 20.0},
+        path,
+        data,
+        imagej=True,
+        resolution=RESOLUTION,
+        resolutionunit="CENTIMETER",
+        metadata={
+            "axes": axes,
+            "spacing": 0.7,
+            "unit": "micron",
+            "finterval": 1.5,
+            "Info": "acquired by a test",
+            "Labels": [f"frame {i}" for i in range(int(np.prod(data.shape[:-2])))],
+            "min": 0.0,
+            "max": 20.0,
+        },
     )
     return Path(path)
 
@@ -41,10 +54,21 @@ def write_ome(path, data=None):
     """An OME-TIFF (TCZYX, two named channels, physical sizes, time increment)."""
     data = counts((2, 2, 3, 40, 48)) if data is None else data
     tifffile.imwrite(
-        path, data, ome=True, resolution=RESOLUTION, resolutionunit="CENTIMETER",
-        metadata={"axes": "TCZYX", "PhysicalSizeX": 0.217, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": 0.217,
-                  "PhysicalSizeYUnit": "µm", "PhysicalSizeZ": 0.5, "TimeIncrement": 2.5,
-                  "Channel": {"Name": ["DAPI", "GFP"]}},
+        path,
+        data,
+        ome=True,
+        resolution=RESOLUTION,
+        resolutionunit="CENTIMETER",
+        metadata={
+            "axes": "TCZYX",
+            "PhysicalSizeX": 0.217,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeY": 0.217,
+            "PhysicalSizeYUnit": "µm",
+            "PhysicalSizeZ": 0.5,
+            "TimeIncrement": 2.5,
+            "Channel": {"Name": ["DAPI", "GFP"]},
+        },
     )
     return Path(path)
 
@@ -52,8 +76,15 @@ def write_ome(path, data=None):
 def write_plain(path, data=None, **options):
     """A plain tifffile TIFF (shaped JSON description) with a resolution."""
     data = counts((5, 40, 48)) if data is None else data
-    tifffile.imwrite(path, data, resolution=RESOLUTION, resolutionunit="INCH", metadata={"axes": "TYX"},
-                     photometric="minisblack", **options)
+    tifffile.imwrite(
+        path,
+        data,
+        resolution=RESOLUTION,
+        resolutionunit="INCH",
+        metadata={"axes": "TYX"},
+        photometric="minisblack",
+        **options,
+    )
     return Path(path)
 
 
@@ -67,7 +98,11 @@ def _ome_fields(xml: str) -> dict:
     for element in root.iter():
         tag = element.tag.split("}")[-1]
         if tag in ("Pixels", "Channel", "Plane"):
-            kept = {k: v for k, v in element.attrib.items() if k not in ("Type", "SignificantBits", "BigEndian")}
+            kept = {
+                k: v
+                for k, v in element.attrib.items()
+                if k not in ("Type", "SignificantBits", "BigEndian")
+            }
             fields.setdefault(tag, []).append(kept)
     return fields
 
@@ -89,7 +124,9 @@ def metadata_fields(path) -> dict:
         }
         if tiff.is_imagej:
             lines = page.description.splitlines()
-            fields["imagej_description"] = [line for line in lines if not line.startswith(("min=", "max="))]
+            fields["imagej_description"] = [
+                line for line in lines if not line.startswith(("min=", "max="))
+            ]
             found = tiff.imagej_metadata
             fields["Labels"] = found.get("Labels")
         if tiff.is_ome:

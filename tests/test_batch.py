@@ -34,13 +34,21 @@ def _tree(root, names):
 
 
 def test_folders_are_searched_recursively_and_mirrored(tmp_path):
-    _tree(tmp_path / "in", ["a.tif", "sub/b.TIFF", "sub/deeper/c.png", "notes.txt", ".hidden.tif", ".cache/d.tif"])
+    _tree(
+        tmp_path / "in",
+        ["a.tif", "sub/b.TIFF", "sub/deeper/c.png", "notes.txt", ".hidden.tif", ".cache/d.tif"],
+    )
     jobs = find_images([tmp_path / "in"])
     assert [str(j.relative) for j in jobs] == ["a.tif", "sub/b.TIFF", "sub/deeper/c.png"]
     planned = plan_outputs(jobs, tmp_path / "out", [("_dn", None)])
     assert [str(o[0].relative_to(tmp_path / "out")) for _, o in planned] == [
-        "a_dn.tif", "sub/b_dn.TIFF", "sub/deeper/c_dn.tif"]
-    assert [str(j.relative) for j in find_images([tmp_path / "in"], ["*.png"])] == ["sub/deeper/c.png"]
+        "a_dn.tif",
+        "sub/b_dn.TIFF",
+        "sub/deeper/c_dn.tif",
+    ]
+    assert [str(j.relative) for j in find_images([tmp_path / "in"], ["*.png"])] == [
+        "sub/deeper/c.png"
+    ]
 
 
 def test_globs_keep_the_structure_below_their_root(tmp_path):
@@ -73,18 +81,23 @@ def test_earlier_outputs_in_an_input_folder_are_not_reprocessed(tmp_path):
 
 def test_ome_names_keep_their_double_extension(tmp_path):
     _tree(tmp_path / "in", ["cells.ome.tif"])
-    planned = plan_outputs(find_images([tmp_path / "in"]), tmp_path / "out",
-                           [("_samples", ".tif"), ("_mean", None)])
+    planned = plan_outputs(
+        find_images([tmp_path / "in"]), tmp_path / "out", [("_samples", ".tif"), ("_mean", None)]
+    )
     assert [o.name for o in planned[0][1]] == ["cells_samples.tif", "cells_mean.ome.tif"]
 
 
 def test_streamed_file_equals_the_array_api(denoiser, tmp_path):
     source = write_imagej(tmp_path / "in.tif")
-    result = denoise_file(denoiser, source, tmp_path / "out.tif", DenoiseSettings(model_name="tiny"))
+    result = denoise_file(
+        denoiser, source, tmp_path / "out.tif", DenoiseSettings(model_name="tiny")
+    )
     assert result.status == "done" and result.calibration == "photon counts"
     assert result.pixels == 3 * 4 * 40 * 48
     expected = denoiser.denoise(tifffile.imread(source), "TZYX")
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "out.tif"), expected, rtol=1e-5, atol=1e-5
+    )
     assert metadata_fields(tmp_path / "out.tif") == metadata_fields(source)
 
 
@@ -93,23 +106,31 @@ def test_3d_models_take_one_volume_at_a_time(model_3d_dir, tmp_path):
     source = write_imagej(tmp_path / "in.tif")
     denoise_file(model, source, tmp_path / "out.tif", DenoiseSettings())
     expected = model.denoise(tifffile.imread(source), "TZYX")
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "out.tif"), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_rgb_models_take_photos(rgb_model_dir, tmp_path):
     model = Denoiser.from_pretrained(rgb_model_dir, device="cpu")
     photo = counts((30, 40, 3), mean=5, dtype=np.uint8)
     skimage.io.imsave(tmp_path / "p.png", photo, check_contrast=False)
-    denoise_file(model, tmp_path / "p.png", tmp_path / "p.tif", DenoiseSettings(output_dtype="same"))
+    denoise_file(
+        model, tmp_path / "p.png", tmp_path / "p.tif", DenoiseSettings(output_dtype="same")
+    )
     out = tifffile.imread(tmp_path / "p.tif")
     assert out.shape == photo.shape and out.dtype == np.uint8
-    np.testing.assert_array_equal(out, np.clip(np.rint(model.denoise(photo)), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(
+        out, np.clip(np.rint(model.denoise(photo)), 0, 255).astype(np.uint8)
+    )
 
 
 def test_auto_calibration_is_estimated_and_recorded(denoiser, tmp_path):
     camera = (counts((3, 64, 64), mean=4.0, smooth=True) * 2.5 + 100.0).astype(np.float32)
     source = write_plain(tmp_path / "cam.tif", data=camera)
-    result = denoise_file(denoiser, source, tmp_path / "out.tif", DenoiseSettings(gain="auto", offset=100.0))
+    result = denoise_file(
+        denoiser, source, tmp_path / "out.tif", DenoiseSettings(gain="auto", offset=100.0)
+    )
     assert "estimated gain" in result.calibration and "offset 100 " in result.calibration
     record = json.loads(tifffile.TiffFile(tmp_path / "out.tif").pages.first.description)["gaptorch"]
     assert record["calibration"]["source"] == "estimated gain"
@@ -134,7 +155,9 @@ def test_data_that_are_not_counts_need_a_calibration(denoiser, tmp_path, data, e
 def test_existing_outputs_are_skipped_unless_overwrite(denoiser, tmp_path):
     source = write_plain(tmp_path / "in.tif")
     (tmp_path / "out.tif").write_bytes(b"old")
-    assert denoise_file(denoiser, source, tmp_path / "out.tif", DenoiseSettings()).status == "skipped"
+    assert (
+        denoise_file(denoiser, source, tmp_path / "out.tif", DenoiseSettings()).status == "skipped"
+    )
     assert (tmp_path / "out.tif").read_bytes() == b"old"
     denoise_file(denoiser, source, tmp_path / "out.tif", DenoiseSettings(overwrite=True))
     assert tifffile.imread(tmp_path / "out.tif").shape == (5, 40, 48)
@@ -146,7 +169,9 @@ def test_a_failing_file_does_not_stop_the_batch(denoiser, tmp_path):
     (tmp_path / "in" / "b.tif").write_text("not a tiff")
     write_plain(tmp_path / "in" / "c.tif")
     planned = plan_outputs(find_images([tmp_path / "in"]), tmp_path / "out", [("", None)])
-    summary = run_batch(planned, lambda job, out: denoise_file(denoiser, job.source, out[0], DenoiseSettings()))
+    summary = run_batch(
+        planned, lambda job, out: denoise_file(denoiser, job.source, out[0], DenoiseSettings())
+    )
     assert [r.status for r in summary.results] == ["done", "failed", "done"]
     assert summary.results[1].message.startswith(str(tmp_path / "in" / "b.tif"))
     assert summary.megapixels == pytest.approx(2 * 5 * 40 * 48 / 1e6)
@@ -166,15 +191,21 @@ def test_posterior_samples_mean_and_std(denoiser, tmp_path):
     with tifffile.TiffFile(outputs[0]) as tiff:
         assert tiff.series[0].axes == "ITYX"
         assert tiff.pages.first.tags["XResolution"].value == metadata_fields(source)["XResolution"]
-    again = sample_file(denoiser, source, tuple(Path(str(o) + ".2.tif") for o in outputs),
-                        SampleSettings(n=3, max_psnr=8, seed=1))
+    again = sample_file(
+        denoiser,
+        source,
+        tuple(Path(str(o) + ".2.tif") for o in outputs),
+        SampleSettings(n=3, max_psnr=8, seed=1),
+    )
     assert again.status == "done"
     np.testing.assert_array_equal(tifffile.imread(str(outputs[0]) + ".2.tif"), samples)
 
 
 def test_epochs_become_steps_from_the_file_sizes(tmp_path):
     paths = [write_plain(tmp_path / "a.tif"), write_plain(tmp_path / "b.tif")]
-    assert steps_for_epochs(paths, 2, patch_size=16, batch_size=4, dims=2) == int(np.ceil(2 * 2 * 5 * 40 * 48 / 1024))
+    assert steps_for_epochs(paths, 2, patch_size=16, batch_size=4, dims=2) == int(
+        np.ceil(2 * 2 * 5 * 40 * 48 / 1024)
+    )
 
 
 def test_settings_reject_bad_values():

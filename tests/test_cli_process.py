@@ -31,7 +31,8 @@ def status(key):
 with torch.no_grad():  # warm up torch's CPU kernels before the cap
     build("unet", depth=2, start_filters=4, levels=4)(torch.zeros(1, 1, 64, 64))
 resident = status("VmRSS")
-resource.setrlimit(resource.RLIMIT_AS, (status("VmSize") + int(os.environ["GAP_TEST_HEADROOM_MB"]) * 2**20, -1))
+headroom = int(os.environ["GAP_TEST_HEADROOM_MB"]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (status("VmSize") + headroom, -1))
 try:
     main(sys.argv[1:], prog_name="gap")
 finally:
@@ -60,7 +61,9 @@ main(sys.argv[2:], prog_name="gap")
 
 
 def run(*args, timeout=300):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=ENV, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
 
 
 def test_gap_script_keeps_metadata_and_inputs(tiny_model_dir, tmp_path):
@@ -77,11 +80,21 @@ def test_gap_script_keeps_metadata_and_inputs(tiny_model_dir, tmp_path):
 
 def test_bad_input_in_a_real_process_is_one_line_and_exit_2(tiny_model_dir, tmp_path):
     (tmp_path / "in.tif").write_text("text, not an image")
-    failed = run(sys.executable, "-m", "gaptorch", "denoise", tmp_path / "in.tif", "-o", tmp_path / "out",
-                 "--model", tiny_model_dir)
+    failed = run(
+        sys.executable,
+        "-m",
+        "gaptorch",
+        "denoise",
+        tmp_path / "in.tif",
+        "-o",
+        tmp_path / "out",
+        "--model",
+        tiny_model_dir,
+    )
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines() == [
-        f"Error: {tmp_path / 'in.tif'}: cannot read image (not a TIFF file: header=b'text')"]
+        f"Error: {tmp_path / 'in.tif'}: cannot read image (not a TIFF file: header=b'text')"
+    ]
 
 
 def test_killed_batch_resumes_when_rerun(tiny_model_dir, tmp_path):
@@ -92,8 +105,12 @@ def test_killed_batch_resumes_when_rerun(tiny_model_dir, tmp_path):
     script = tmp_path / "stalling.py"
     script.write_text(STALLING)
     arguments = ["denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", tiny_model_dir]
-    child = subprocess.Popen([sys.executable, script, marker, *map(str, arguments), "--batch-size", "1"],
-                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, script, marker, *map(str, arguments), "--batch-size", "1"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 240
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
@@ -102,29 +119,57 @@ def test_killed_batch_resumes_when_rerun(tiny_model_dir, tmp_path):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["a.tif"]
-    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".b.tif.")]  # the killed write
-    resumed = run(GAP if GAP.exists() else sys.executable, *([] if GAP.exists() else ["-m", "gaptorch"]),
-                  *arguments)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "a.tif"
+    ]
+    assert [
+        p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".b.tif.")
+    ]  # the killed write
+    resumed = run(
+        GAP if GAP.exists() else sys.executable,
+        *([] if GAP.exists() else ["-m", "gaptorch"]),
+        *arguments,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "2 done, 1 skipped, 0 failed of 3 files" in resumed.stderr
     model = Denoiser.from_pretrained(tiny_model_dir, device="cpu")
     expected = model.denoise(tifffile.imread(tmp_path / "in" / "b.tif"), "TYX")
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "out" / "b.tif"), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "out" / "b.tif"), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def _capped_run(tiny_model_dir, tmp_path, planes, size, headroom_mb):
     """Denoise a BigTIFF of `planes` x `size`^2 uint16 with RLIMIT_AS = in use + headroom."""
     base = counts((size, size))
     path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, (np.roll(base, i, axis=1) for i in range(planes)), shape=(planes, size, size),
-                     dtype=np.uint16, bigtiff=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(
+        path,
+        (np.roll(base, i, axis=1) for i in range(planes)),
+        shape=(planes, size, size),
+        dtype=np.uint16,
+        bigtiff=True,
+        metadata={"axes": "TYX"},
+    )
     script = tmp_path / "capped.py"
     script.write_text(CAPPED)
     result = subprocess.run(
-        [sys.executable, str(script), "denoise", str(path), "-o", str(tmp_path / "out"), "--model",
-         str(tiny_model_dir), "--output-dtype", "same"],
-        capture_output=True, text=True, env={**ENV, "GAP_TEST_HEADROOM_MB": str(headroom_mb)}, timeout=1800,
+        [
+            sys.executable,
+            str(script),
+            "denoise",
+            str(path),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(tiny_model_dir),
+            "--output-dtype",
+            "same",
+        ],
+        capture_output=True,
+        text=True,
+        env={**ENV, "GAP_TEST_HEADROOM_MB": str(headroom_mb)},
+        timeout=1800,
     )
     assert result.returncode == 0, result.stderr
     peak = int(result.stderr.strip().splitlines()[-1].split(": ")[1])
@@ -135,8 +180,11 @@ def _capped_run(tiny_model_dir, tmp_path, planes, size, headroom_mb):
             expected = np.clip(np.rint(model.denoise(plane)), 0, 65535)
             assert np.abs(out.pages[index].asarray().astype(np.float64) - expected).max() <= 1
         assert out.is_bigtiff
-    print(f"capped run: file {path.stat().st_size / 2**20:.1f} MiB, cap {headroom_mb} MiB above start, "
-          f"peak RSS {peak / 2**20:.1f} MiB above start; {result.stderr.splitlines()[-2]}")
+    print(
+        f"capped run: file {path.stat().st_size / 2**20:.1f} MiB, "
+        f"cap {headroom_mb} MiB above start, "
+        f"peak RSS {peak / 2**20:.1f} MiB above start; {result.stderr.splitlines()[-2]}"
+    )
     return path.stat().st_size, peak
 
 

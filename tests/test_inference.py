@@ -21,7 +21,12 @@ CPU = torch.device("cpu")
 
 @pytest.mark.parametrize(
     "config",
-    [{"depth": 2}, {"depth": 3}, {"depth": 3, "up_mode": "upsample"}, {"depth": 2, "dims": 3, "pool_z": False}],
+    [
+        {"depth": 2},
+        {"depth": 3},
+        {"depth": 3, "up_mode": "upsample"},
+        {"depth": 2, "dims": 3, "pool_z": False},
+    ],
 )
 def test_receptive_field_bounds_the_impulse_response(config):
     # With positive weights nothing is cut off by a ReLU, so the impulse response shows the
@@ -38,7 +43,7 @@ def test_receptive_field_bounds_the_impulse_response(config):
     with torch.no_grad():
         changed = (network(impulse) - network(zero)).abs()[0, 0].nonzero()
     reach = [int((changed[:, d] - (size // 2 + 1)).abs().max()) for d in range(dims)]
-    for measured, bound in zip(reach, network.receptive_field):
+    for measured, bound in zip(reach, network.receptive_field, strict=True):
         assert measured <= bound <= 1.3 * measured + 2
 
 
@@ -71,7 +76,9 @@ def test_available_memory_honours_an_address_space_limit(monkeypatch):
         pytest.skip("no /proc")
     real = resource.getrlimit
     monkeypatch.setattr(
-        resource, "getrlimit", lambda which: (used + 50 * 2**20, -1) if which == resource.RLIMIT_AS else real(which)
+        resource,
+        "getrlimit",
+        lambda which: (used + 50 * 2**20, -1) if which == resource.RLIMIT_AS else real(which),
     )
     assert available_memory(CPU) <= 51 * 2**20
 
@@ -87,7 +94,9 @@ def test_default_tiling_matches_untiled_output(tiny_denoiser, camera_counts, mon
     assert np.abs(tiled - whole).max() / np.abs(whole).max() < 1e-4
 
 
-def test_out_of_memory_halves_tiles_and_still_matches(tiny_denoiser, camera_counts, monkeypatch, caplog):
+def test_out_of_memory_halves_tiles_and_still_matches(
+    tiny_denoiser, camera_counts, monkeypatch, caplog
+):
     noisy, _ = camera_counts
     image = np.tile(noisy, (3, 3))
     whole = tiny_denoiser.denoise(image)
@@ -115,7 +124,9 @@ def test_out_of_memory_at_the_floor_is_a_clear_memory_error():
 
 
 def test_only_allocation_failures_count_as_out_of_memory():
-    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"))
+    assert is_out_of_memory(
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes")
+    )
     assert is_out_of_memory(MemoryError())
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
     assert not is_out_of_memory(ValueError("out of memory"))

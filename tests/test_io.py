@@ -15,8 +15,16 @@ def _copy(path, out, dtype=None, record=None, scale=1.0):
     with ImageReader(path) as image:
         dtype = np.dtype(dtype or image.dtype)
         blocks = (block.astype(dtype) for block in image.blocks(2))
-        write_tiff(out, blocks, shape=image.shape, dtype=dtype, source=image.metadata, axes=image.file_axes,
-                   record=lambda: record or {"note": "copy"}, scale=scale)
+        write_tiff(
+            out,
+            blocks,
+            shape=image.shape,
+            dtype=dtype,
+            source=image.metadata,
+            axes=image.file_axes,
+            record=lambda: record or {"note": "copy"},
+            scale=scale,
+        )
     return out
 
 
@@ -151,17 +159,31 @@ def test_a_failing_writer_leaves_nothing_behind(tmp_path):
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        write_tiff(tmp_path / "out.tif", blocks(), shape=(3, 40, 48), dtype=np.float32, axes="QYX",
-                   record=lambda: {})
+        write_tiff(
+            tmp_path / "out.tif",
+            blocks(),
+            shape=(3, 40, 48),
+            dtype=np.float32,
+            axes="QYX",
+            record=lambda: {},
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_plain_output_records_in_json_description(tmp_path):
-    out = write_tiff(tmp_path / "o.tif", [np.ones((2, 8, 8), np.float32)], shape=(2, 8, 8), dtype=np.float32,
-                     axes="QYX", record=lambda: {"model": "m"})
+    out = write_tiff(
+        tmp_path / "o.tif",
+        [np.ones((2, 8, 8), np.float32)],
+        shape=(2, 8, 8),
+        dtype=np.float32,
+        axes="QYX",
+        record=lambda: {"model": "m"},
+    )
     document = json.loads(tifffile.TiffFile(out).pages.first.description)
     assert document["shape"] == [2, 8, 8] and document["gaptorch"] == {"model": "m"}
-    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # permissions from the umask, not mkstemp's
+    assert oct(out.stat().st_mode & 0o777) != oct(
+        0o600
+    )  # permissions from the umask, not mkstemp's
 
 
 @pytest.mark.parametrize(

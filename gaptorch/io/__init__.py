@@ -1,4 +1,4 @@
-"""Reading and writing images: TIFF (axes, metadata, streaming) through tifffile, photos through scikit-image."""
+"""Reading and writing images: TIFF via tifffile (axes, metadata, streaming), photos via skimage."""
 
 from gaptorch.io.convert import OUTPUT_DTYPES, Conversion
 from gaptorch.io.files import FileJob, find_images, output_path, plan_outputs

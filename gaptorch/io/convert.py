@@ -23,7 +23,7 @@ OUTPUT_DTYPES: tuple[str, ...] = ("float32", "uint16", "same")
 
 @dataclass
 class Conversion:
-    """A float32 -> `dtype` conversion: `round(value * scale)` clipped to [low, high] for integers."""
+    """A float32 -> `dtype` conversion; integers: `round(value * scale)` clipped to [low, high]."""
 
     dtype: np.dtype
     scale: float = 1.0

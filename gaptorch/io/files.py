@@ -73,7 +73,13 @@ def find_images(inputs: Sequence[str | os.PathLike], patterns: Sequence[str] = (
             if not matches:
                 raise FileNotFoundError(f"{text}: no files match")
             for match in matches:
-                files = _walk(match, patterns) if match.is_dir() else [match] if _wanted(match.name, patterns) else []
+                files = (
+                    _walk(match, patterns)
+                    if match.is_dir()
+                    else [match]
+                    if _wanted(match.name, patterns)
+                    else []
+                )
                 found += [FileJob(f, f.relative_to(root)) for f in files]
             if not found:
                 raise ValueError(f"{text}: matches no image files")
@@ -105,7 +111,9 @@ def split_name(name: str) -> tuple[str, str]:
     return stem, extension
 
 
-def output_path(job: FileJob, out_dir: str | os.PathLike, suffix: str = "", extension: str | None = None) -> Path:
+def output_path(
+    job: FileJob, out_dir: str | os.PathLike, suffix: str = "", extension: str | None = None
+) -> Path:
     """Where the output of `job` goes: the mirrored path with `suffix` before the extension.
 
     Photos become TIFF (".tif"); `extension` forces one.
@@ -131,7 +139,8 @@ def plan_outputs(
     planned = [(job, tuple(output_path(job, out_dir, s, e) for s, e in names)) for job in jobs]
     producer = {out.resolve(): job.source.resolve() for job, outputs in planned for out in outputs}
     planned = [
-        (job, outputs) for job, outputs in planned
+        (job, outputs)
+        for job, outputs in planned
         if producer.get(job.source.resolve(), job.source.resolve()) == job.source.resolve()
     ]
     sources = {job.source.resolve(): job.source for job, _ in planned}
@@ -142,9 +151,14 @@ def plan_outputs(
             key = out.resolve()
             same = sources.get(key) or (inodes.get(_inode(out)) if out.exists() else None)
             if same is not None:
-                raise ValueError(f"{out} would overwrite the input {same}; choose another output folder or suffix")
+                raise ValueError(
+                    f"{out} would overwrite the input {same}; "
+                    "choose another output folder or suffix"
+                )
             if key in owner:
-                raise ValueError(f"{owner[key]} and {job.source} would both write {out}; rename one of them")
+                raise ValueError(
+                    f"{owner[key]} and {job.source} would both write {out}; rename one of them"
+                )
             owner[key] = job.source
     return planned
 

@@ -15,14 +15,18 @@ from gaptorch.io.read import ImageReader
 _RESOLUTION_UNITS = {1: "", 2: "inch", 3: "cm"}
 
 
-def _pixel_size(metadata: TiffMetadata | None, imagej_description: dict[str, str]) -> dict[str, Any]:
+def _pixel_size(
+    metadata: TiffMetadata | None, imagej_description: dict[str, str]
+) -> dict[str, Any]:
     """Pixel size from the resolution tags (ImageJ's unit wins), Z spacing, frame interval."""
     size: dict[str, Any] = {}
     if metadata is None:
         return size
     if metadata.resolution is not None:
         (xn, xd), (yn, yd) = metadata.resolution
-        unit = imagej_description.get("unit") or _RESOLUTION_UNITS.get(metadata.resolution_unit or 1, "")
+        unit = imagej_description.get("unit") or _RESOLUTION_UNITS.get(
+            metadata.resolution_unit or 1, ""
+        )
         if xn and yn and (unit or (xn, xd, yn, yd) != (1, 1, 1, 1)):
             size.update(x=xd / xn, y=yd / yn, unit=unit)
     for key, name in (("spacing", "z"), ("finterval", "frame_interval")):
@@ -37,8 +41,18 @@ def _ome_summary(xml: str) -> dict[str, Any]:
     pixels = next((e for e in root.iter() if e.tag.endswith("}Pixels") or e.tag == "Pixels"), None)
     if pixels is None:
         return {}
-    keep = ("DimensionOrder", "Type", "PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit",
-            "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit")
+    keep = (
+        "DimensionOrder",
+        "Type",
+        "PhysicalSizeX",
+        "PhysicalSizeXUnit",
+        "PhysicalSizeY",
+        "PhysicalSizeYUnit",
+        "PhysicalSizeZ",
+        "PhysicalSizeZUnit",
+        "TimeIncrement",
+        "TimeIncrementUnit",
+    )
     summary: dict[str, Any] = {key: pixels.get(key) for key in keep if pixels.get(key) is not None}
     channels = [e.get("Name", "") for e in pixels if e.tag.endswith("Channel")]
     if channels:
@@ -46,7 +60,9 @@ def _ome_summary(xml: str) -> dict[str, Any]:
     return summary
 
 
-def image_info(path: str | os.PathLike, axes: str | None = None, planes: int = 16) -> dict[str, Any]:
+def image_info(
+    path: str | os.PathLike, axes: str | None = None, planes: int = 16
+) -> dict[str, Any]:
     """Format, shape, axes, metadata, value range and an estimated gain/offset of `path`.
 
     Values and the calibration come from up to `planes` evenly spaced planes, so huge
@@ -70,7 +86,9 @@ def image_info(path: str | os.PathLike, axes: str | None = None, planes: int = 1
         }
         description: dict[str, str] = {}
         if metadata is not None and metadata.kind == "imagej" and metadata.description:
-            description = dict(line.split("=", 1) for line in metadata.description.splitlines() if "=" in line)
+            description = dict(
+                line.split("=", 1) for line in metadata.description.splitlines() if "=" in line
+            )
             info["imagej"] = description
         info["pixel_size"] = _pixel_size(metadata, description)
         if metadata is not None and metadata.kind == "ome" and metadata.description:
@@ -94,7 +112,11 @@ def image_info(path: str | os.PathLike, axes: str | None = None, planes: int = 1
         }
         try:
             fit = estimate_calibration(sample)
-            info["calibration"] = {"gain": fit.calibration.gain, "offset": fit.calibration.offset, "bins": fit.bins}
+            info["calibration"] = {
+                "gain": fit.calibration.gain,
+                "offset": fit.calibration.offset,
+                "bins": fit.bins,
+            }
         except ValueError as error:
             info["calibration"] = {"error": str(error)}
     return info

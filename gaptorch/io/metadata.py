@@ -26,8 +26,15 @@ IMAGEJ_TAG_KEYS = ("Info", "Labels", "Ranges", "LUTs", "Plot", "ROI", "Overlays"
 # DocumentName, Make, Model, DateTime, Artist, HostComputer, Copyright.
 STRING_TAGS = (269, 271, 272, 306, 315, 316, 33432)
 OME_TYPES = {
-    "bool": "bit", "uint8": "uint8", "int8": "int8", "uint16": "uint16", "int16": "int16",
-    "uint32": "uint32", "int32": "int32", "float32": "float", "float64": "double",
+    "bool": "bit",
+    "uint8": "uint8",
+    "int8": "int8",
+    "uint16": "uint16",
+    "int16": "int16",
+    "uint32": "uint32",
+    "int32": "int32",
+    "float32": "float",
+    "float64": "double",
 }
 
 
@@ -77,7 +84,9 @@ def read_tiff_metadata(tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries)
     first = tiff.pages.first
     kind = "imagej" if tiff.is_imagej else "ome" if tiff.is_ome else "tiff"
     if kind == "ome" and getattr(series, "is_multifile", False):
-        raise ValueError("multi-file OME-TIFF datasets are not supported; convert to one file first")
+        raise ValueError(
+            "multi-file OME-TIFF datasets are not supported; convert to one file first"
+        )
     resolution = None
     if 282 in first.tags and 283 in first.tags:
         resolution = (tuple(_tag(first, 282)), tuple(_tag(first, 283)))
@@ -86,7 +95,9 @@ def read_tiff_metadata(tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries)
     if kind == "imagej":
         found = tiff.imagej_metadata or {}
         imagej = {key: found[key] for key in IMAGEJ_TAG_KEYS if key in found}
-    strings = tuple((code, str(_tag(first, code))) for code in STRING_TAGS if isinstance(_tag(first, code), str))
+    strings = tuple(
+        (code, str(_tag(first, code))) for code in STRING_TAGS if isinstance(_tag(first, code), str)
+    )
     return TiffMetadata(
         kind=kind,
         axes=series.axes,
@@ -125,7 +136,9 @@ def _scale_display_range(description: str, scale: float) -> str:
 
 def _patch_ome(xml: str, dtype: np.dtype, pages: int, text: str) -> str:
     """The input's OME-XML for an output with `dtype`, its own UUID and one TiffData block."""
-    for prefix, uri in [ns for _, ns in ET.iterparse(io.BytesIO(xml.encode()), events=("start-ns",))]:
+    for prefix, uri in [
+        ns for _, ns in ET.iterparse(io.BytesIO(xml.encode()), events=("start-ns",))
+    ]:
         ET.register_namespace(prefix, uri)
     root = ET.fromstring(xml.encode())
     namespace = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
@@ -144,8 +157,12 @@ def _patch_ome(xml: str, dtype: np.dtype, pages: int, text: str) -> str:
         pixels.set("BigEndian", "false")
     for element in pixels.findall(name("TiffData")):
         pixels.remove(element)
-    after_channels = max((i + 1 for i, e in enumerate(pixels) if e.tag == name("Channel")), default=0)
-    pixels.insert(after_channels, ET.Element(name("TiffData"), {"IFD": "0", "PlaneCount": str(pages)}))
+    after_channels = max(
+        (i + 1 for i, e in enumerate(pixels) if e.tag == name("Channel")), default=0
+    )
+    pixels.insert(
+        after_channels, ET.Element(name("TiffData"), {"IFD": "0", "PlaneCount": str(pages)})
+    )
     described = image.find(name("Description"))
     if described is None:
         described = ET.Element(name("Description"))
@@ -170,13 +187,16 @@ def output_description(
 
     Args:
         source: the input's metadata (None for photos and arrays).
-        shape, axes: the output's shape and tifffile axes (used for plain TIFFs).
+        shape: the output's shape.
+        axes: the output's tifffile axes (for plain TIFFs).
         dtype: the output's pixel type.
         scale: factor applied to the values (scales ImageJ's display range).
         record: what gaptorch did, added to Info / Description / JSON.
     """
     text = record_text(record)
-    extratags = [(code, "s", 0, value, True) for code, value in (source.string_tags if source else ())]
+    extratags = [
+        (code, "s", 0, value, True) for code, value in (source.string_tags if source else ())
+    ]
     if source is not None and source.kind == "imagej" and source.description:
         items = dict(source.imagej or {})
         items["Info"] = f"{items['Info'].rstrip()}\n{text}" if items.get("Info") else text
@@ -195,6 +215,8 @@ def output_description(
         except ValueError:
             kept = {"description": source.description}
         if isinstance(kept, dict):
-            document.update({k: v for k, v in kept.items() if k not in ("shape", "axes", "gaptorch")})
+            document.update(
+                {k: v for k, v in kept.items() if k not in ("shape", "axes", "gaptorch")}
+            )
     document["gaptorch"] = record
     return json.dumps(document).encode(), extratags

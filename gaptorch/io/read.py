@@ -57,6 +57,7 @@ class ImageReader:
             raise FileNotFoundError(f"{self.path}: no such file")
         self._tiff: tifffile.TiffFile | None = None
         self._photo: np.ndarray | None = None
+        self._page: tuple[int, np.ndarray] | None = None
         self.metadata: TiffMetadata | None = None
         try:
             if is_tiff(self.path):
@@ -70,7 +71,9 @@ class ImageReader:
         if any(size == 0 for size in self.shape):
             self.close()
             raise ValueError(f"{self.path}: image is empty (shape {self.shape})")
-        self.axes = validate_axes(axes, len(self.shape)) if axes is not None else self.file_axes_ours
+        self.axes = (
+            validate_axes(axes, len(self.shape)) if axes is not None else self.file_axes_ours
+        )
 
     def _open_tiff(self) -> None:
         tiff = tifffile.TiffFile(self.path)
@@ -79,7 +82,9 @@ class ImageReader:
         if not series:
             raise ValueError("no image data")
         if len(series) > 1:
-            raise ValueError(f"the file holds {len(series)} image series of different shapes; split it first")
+            raise ValueError(
+                f"the file holds {len(series)} image series of different shapes; split it first"
+            )
         self._series = series[0]
         self.metadata = read_tiff_metadata(tiff, self._series)
         self.shape = tuple(int(s) for s in self._series.shape)
@@ -105,9 +110,17 @@ class ImageReader:
                 if page is None:
                     raise ValueError("the file misses image pages (truncated)")
                 if page.dataoffsets:
-                    end = max(end, max(o + c for o, c in zip(page.dataoffsets, page.databytecounts)))
+                    end = max(
+                        end,
+                        max(
+                            o + c
+                            for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)
+                        ),
+                    )
         if end > size:
-            raise ValueError(f"the file is truncated: pixel data end at byte {end}, the file has {size} bytes")
+            raise ValueError(
+                f"the file is truncated: pixel data end at byte {end}, the file has {size} bytes"
+            )
 
     def _open_photo(self) -> None:
         from skimage import io as skio
@@ -127,7 +140,7 @@ class ImageReader:
 
     @property
     def kind(self) -> str:
-        """"imagej", "ome", "tiff" or "photo"."""
+        """The format: "imagej", "ome", "tiff" or "photo"."""
         return self.metadata.kind if self.metadata is not None else "photo"
 
     @property
@@ -166,7 +179,10 @@ class ImageReader:
         total = self.block_count(len(block_axes))
         chosen = min(count, total)
         indices = sorted({round(i * (total - 1) / max(1, chosen - 1)) for i in range(chosen)})
-        order = [i for i, a in enumerate(block_axes) if a not in "YX"] + [block_axes.index("Y"), block_axes.index("X")]
+        order = [i for i, a in enumerate(block_axes) if a not in "YX"] + [
+            block_axes.index("Y"),
+            block_axes.index("X"),
+        ]
         planes = []
         for block in self.blocks(len(block_axes), indices):
             moved = np.transpose(block, order)
@@ -183,8 +199,18 @@ class ImageReader:
             return self._photo.reshape(-1, *block_shape)[index]
         if self._offset is not None:
             stride = math.prod(block_shape) * self.dtype.itemsize
-            stored = np.dtype(self._tiff.byteorder + self.dtype.char) if self.dtype.itemsize > 1 else self.dtype
-            mapped = np.memmap(self.path, dtype=stored, mode="r", offset=self._offset + index * stride, shape=block_shape)
+            stored = (
+                np.dtype(self._tiff.byteorder + self.dtype.char)
+                if self.dtype.itemsize > 1
+                else self.dtype
+            )
+            mapped = np.memmap(
+                self.path,
+                dtype=stored,
+                mode="r",
+                offset=self._offset + index * stride,
+                shape=block_shape,
+            )
             try:
                 return np.array(mapped, dtype=self.dtype.newbyteorder("="))
             finally:
@@ -198,13 +224,20 @@ class ImageReader:
             per_block = block_size // page_size
             first = index * per_block
             try:
-                data = self._tiff.asarray(key=range(first, first + per_block), series=0, maxworkers=1)
+                data = self._tiff.asarray(
+                    key=range(first, first + per_block), series=0, maxworkers=1
+                )
             except (OSError, ValueError, IndexError, tifffile.TiffFileError) as error:
-                raise ValueError(f"{self.path}: cannot read pages {first}..{first + per_block - 1} ({error})") from None
+                raise ValueError(
+                    f"{self.path}: cannot read pages {first}..{first + per_block - 1} ({error})"
+                ) from None
             return data.reshape(block_shape).astype(self.dtype.newbyteorder("="), copy=False)
         blocks_per_page = page_size // block_size
-        page = self._tiff.asarray(key=index // blocks_per_page, series=0, maxworkers=1)
-        return page.reshape(-1, *block_shape)[index % blocks_per_page]
+        number = index // blocks_per_page
+        if self._page is None or self._page[0] != number:  # blocks of one page come in a row
+            page = self._tiff.asarray(key=number, series=0, maxworkers=1)
+            self._page = (number, page.astype(self.dtype.newbyteorder("="), copy=False))
+        return self._page[1].reshape(-1, *block_shape)[index % blocks_per_page]
 
     def close(self) -> None:
         """Close the file."""

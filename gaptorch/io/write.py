@@ -33,7 +33,9 @@ def plain_page_shape(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
     return tuple(shape[-3:]) if axes.endswith("S") else tuple(shape[-2:])
 
 
-def _pages(blocks: Iterable[np.ndarray], page_shape: tuple[int, ...], dtype: np.dtype) -> Iterator[np.ndarray]:
+def _pages(
+    blocks: Iterable[np.ndarray], page_shape: tuple[int, ...], dtype: np.dtype
+) -> Iterator[np.ndarray]:
     """Cut a stream of blocks into pages (blocks may be larger or smaller than a page)."""
     size = math.prod(page_shape)
     pending: list[np.ndarray] = []
@@ -103,10 +105,19 @@ def write_tiff(
     """
     path = Path(path)
     dtype = np.dtype(dtype)
-    if source is not None and source.kind == "imagej" and dtype.name not in ("uint8", "uint16", "float32"):
+    if (
+        source is not None
+        and source.kind == "imagej"
+        and dtype.name not in ("uint8", "uint16", "float32")
+    ):
         raise ValueError(f"ImageJ hyperstacks hold uint8, uint16 or float32, not {dtype.name}")
-    if source is not None and source.kind == "imagej" and len(source.page_shape) == 3 and dtype != np.uint8:
-        raise ValueError("ImageJ RGB images must be uint8; use --output-dtype same")
+    if (
+        source is not None
+        and source.kind == "imagej"
+        and len(source.page_shape) == 3
+        and dtype != np.uint8
+    ):
+        raise ValueError("ImageJ RGB images must be uint8; write them as 'same' (uint8)")
     page_shape = source.page_shape if source is not None else plain_page_shape(shape, axes)
     separate = source is not None and source.planarconfig == 2
     samples = page_shape[0] if separate else page_shape[-1] if len(page_shape) == 3 else 1
@@ -120,7 +131,10 @@ def write_tiff(
         description, extratags = output_description(
             source, shape=shape, axes=axes, dtype=dtype, scale=scale, record=record()
         )
-        options: dict[str, Any] = {"photometric": photometric, "software": f"gaptorch {__version__}"}
+        options: dict[str, Any] = {
+            "photometric": photometric,
+            "software": f"gaptorch {__version__}",
+        }
         if samples > 1:
             options["planarconfig"] = 2 if separate else 1
             extra = source.extrasamples if source is not None else ()
@@ -133,10 +147,17 @@ def write_tiff(
         pages = math.prod(shape) // math.prod(page_shape)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # nonconformant BigTIFF ImageJ, said above
-            with tifffile.TiffWriter(partial, bigtiff=bigtiff, byteorder="<", shaped=False, ome=False) as writer:
+            with tifffile.TiffWriter(
+                partial, bigtiff=bigtiff, byteorder="<", shaped=False, ome=False
+            ) as writer:
                 writer.write(
-                    _pages(blocks, page_shape, dtype), shape=(pages, *page_shape), dtype=dtype,
-                    description=description, extratags=extratags, metadata=None, **options,
+                    _pages(blocks, page_shape, dtype),
+                    shape=(pages, *page_shape),
+                    dtype=dtype,
+                    description=description,
+                    extratags=extratags,
+                    metadata=None,
+                    **options,
                 )
         description, extratags = output_description(
             source, shape=shape, axes=axes, dtype=dtype, scale=scale, record=record()
