@@ -359,6 +359,14 @@ def test_bench_runs_a_benchmark_module_or_says_it_is_missing(monkeypatch):
     ]
 
 
+TINY_FLAGS = ["--patch-size", 16, "--batch-size", 2, "--seed", 0]
+TINY_FLAGS += [
+    item
+    for option in ("depth=2", "start_filters=4", "levels=4")
+    for item in ("--network-option", option)
+]
+
+
 def test_train_writes_a_model_folder_that_denoise_loads(tmp_path):
     (tmp_path / "data").mkdir()
     write_plain(tmp_path / "data" / "a.tif", data=counts((4, 64, 64)))
@@ -370,65 +378,53 @@ def test_train_writes_a_model_folder_that_denoise_loads(tmp_path):
         model,
         "--steps",
         3,
-        "--patch-size",
-        16,
-        "--batch-size",
-        2,
-        "--network-option",
-        "depth=2",
-        "--network-option",
-        "start_filters=4",
-        "--network-option",
-        "levels=4",
-        "--seed",
-        0,
+        "--psnr-range",
+        -5,
+        10,
+        *TINY_FLAGS,
         "-q",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((model / "config.json").read_text())["network"]["start_filters"] == 4
+    config = json.loads((model / "config.json").read_text())
+    assert config["network"]["start_filters"] == 4 and config["method_config"]["psnr_range"] == [
+        -5.0,
+        10.0,
+    ]
     assert (model / "checkpoints" / "checkpoint.pt").exists()
     again = gap("train", tmp_path / "data", "-o", model, "--steps", 3)
     assert again.exit_code == 2 and "already holds a model" in again.stderr
     resumed = gap(
-        "train",
-        tmp_path / "data",
-        "-o",
-        model,
-        "--steps",
-        5,
-        "--patch-size",
-        16,
-        "--batch-size",
-        2,
-        "--network-option",
-        "depth=2",
-        "--network-option",
-        "start_filters=4",
-        "--network-option",
-        "levels=4",
-        "--seed",
-        0,
-        "--resume",
-        "-q",
+        "train", tmp_path / "data", "-o", model, "--steps", 5, *TINY_FLAGS, "--resume", "-q"
     )
     assert resumed.exit_code == 0, resumed.output
     denoised = gap("denoise", tmp_path / "data", "-o", tmp_path / "out", "--model", model)
     assert denoised.exit_code == 0
 
 
-def test_train_with_epochs_and_a_config_file(tmp_path):
+def test_train_with_epochs_a_config_file_and_the_curriculum(tmp_path):
     write_plain(tmp_path / "a.tif", data=counts((2, 32, 32)))
     config = tmp_path / "run.json"
     config.write_text(
         json.dumps({"network": TINY_NETWORK, "patch_size": 16, "batch_size": 4, "lr": 0.01})
     )
     result = gap(
-        "train", tmp_path / "a.tif", "-o", tmp_path / "m", "--epochs", 2, "--config", config
+        "train",
+        tmp_path / "a.tif",
+        "-o",
+        tmp_path / "m",
+        "--epochs",
+        2,
+        "--config",
+        config,
+        "--curriculum",
     )
     assert result.exit_code == 0, result.output
+    # 2 epochs x 2 x 32 x 32 pixels / (16 x 16 pixels per patch x 4 patches per step) = 4 steps
+    assert "(denoiser, gap, 4 steps on 1 files)" in result.stderr
     assert (
-        "(denoiser, gap, 4 steps on 1 files)" in result.stderr
-    )  # 2 epochs x 2048 px / (16 x 16 px x 4)
+        json.loads((tmp_path / "m" / "config.json").read_text())["method_config"]["curriculum"]
+        is True
+    )
 
 
 @pytest.mark.parametrize(
