@@ -203,3 +203,15 @@ def test_output_dtype_conversion_and_clip_counts(mode, dtype, values, expected, 
     described = conversion.describe()
     if clipped is not None:
         assert [described["clipped_low"], described["clipped_high"]] == clipped
+
+
+def test_undecodable_pages_are_a_value_error_naming_the_file(tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "z.tif", counts((2, 16, 16)), compression="zlib")
+
+    def needs_a_codec(self, *args, **kwargs):
+        raise KeyError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    with ImageReader(tmp_path / "z.tif") as image:
+        monkeypatch.setattr(tifffile.TiffFile, "asarray", needs_a_codec)
+        with pytest.raises(ValueError, match=r"z.tif: cannot read pages 0..0 \(<COMPRESSION.LZW"):
+            next(image.blocks(2))

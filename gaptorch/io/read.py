@@ -217,25 +217,26 @@ class ImageReader:
                 del mapped
         return self._read_pages(index, ndim, block_shape)
 
+    def _asarray(self, key: int | range) -> np.ndarray:
+        """Pages `key` of the series, with decoding errors as ValueError naming the file."""
+        try:
+            return self._tiff.asarray(key=key, series=0, maxworkers=1)
+        except (OSError, ValueError, IndexError, KeyError, tifffile.TiffFileError) as error:
+            pages = f"{key.start}..{key.stop - 1}" if isinstance(key, range) else key
+            reason = str(error).strip("'\"")
+            raise ValueError(f"{self.path}: cannot read pages {pages} ({reason})") from None
+
     def _read_pages(self, index: int, ndim: int, block_shape: tuple[int, ...]) -> np.ndarray:
         page_size = math.prod(self._page_shape)
         block_size = math.prod(block_shape)
         if block_size >= page_size:
             per_block = block_size // page_size
-            first = index * per_block
-            try:
-                data = self._tiff.asarray(
-                    key=range(first, first + per_block), series=0, maxworkers=1
-                )
-            except (OSError, ValueError, IndexError, tifffile.TiffFileError) as error:
-                raise ValueError(
-                    f"{self.path}: cannot read pages {first}..{first + per_block - 1} ({error})"
-                ) from None
+            data = self._asarray(range(index * per_block, (index + 1) * per_block))
             return data.reshape(block_shape).astype(self.dtype.newbyteorder("="), copy=False)
         blocks_per_page = page_size // block_size
         number = index // blocks_per_page
         if self._page is None or self._page[0] != number:  # blocks of one page come in a row
-            page = self._tiff.asarray(key=number, series=0, maxworkers=1)
+            page = self._asarray(number)
             self._page = (number, page.astype(self.dtype.newbyteorder("="), copy=False))
         return self._page[1].reshape(-1, *block_shape)[index % blocks_per_page]
 
