@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-EXPECTED = (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, OSError)
+EXPECTED = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    PermissionError,
+    RuntimeError,
+    OSError,
+    MemoryError,
+)
 
 
 class GapError(click.ClickException):

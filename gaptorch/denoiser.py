@@ -124,6 +124,7 @@ class Denoiser:
         offset: float | str | None = None,
         tile: int | tuple[int, ...] | None = None,
         overlap: int | tuple[int, ...] | None = None,
+        batch_size: int | None = None,
     ) -> np.ndarray:
         """MMSE estimate of the clean image, in the input's units and shape (float32).
 
@@ -133,7 +134,9 @@ class Denoiser:
             gain, offset: camera units per photon and zero level; "auto" estimates them;
                 None uses the model's calibration, else requires photon counts.
             tile, overlap: tile size and blending width per spatial dim (default: whole
-                images when they fit, else tiles).
+                images when they fit in free memory, else tiles; the overlap from the
+                network's receptive field, see `gaptorch.inference`).
+            batch_size: images or tiles per forward pass (default: from free memory).
 
         Raises:
             ValueError: bad axes or shape, non-finite data, data that are not counts
@@ -141,7 +144,8 @@ class Denoiser:
             TypeError: non-numeric data.
         """
         _, layout, calibration, counts = self._prepare(image, axes, gain, offset)
-        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap)
+        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap, network=self.network,
+                          images=counts.shape[0], channels=self.channels, batch_size=batch_size)
         outputs = predict_all(self._predict, counts, plan, self.network.multiples)
         estimate = _estimate(self.spec.method, outputs, counts)
         return calibration.from_counts(layout.from_model(estimate.numpy()))
@@ -161,6 +165,7 @@ class Denoiser:
         max_steps: int = 100_000,
         tile: int | tuple[int, ...] | None = None,
         overlap: int | tuple[int, ...] | None = None,
+        batch_size: int | None = None,
         trajectory_every: int | None = None,
     ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
         """Posterior samples ("diversity denoising"): photons added until `max_psnr`.
@@ -180,7 +185,8 @@ class Denoiser:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         _, layout, calibration, counts = self._prepare(image, axes, gain, offset)
-        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap)
+        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap, network=self.network,
+                          images=n * counts.shape[0], channels=self.channels, batch_size=batch_size)
         start = counts.repeat(n, *([1] * (counts.ndim - 1))).to(self.device)
         result = gap.accumulate(
             lambda x: predict_all(self._predict, x, plan, self.network.multiples),

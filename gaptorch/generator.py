@@ -110,7 +110,10 @@ class Generator:
         if len(shape) != dims or any(int(s) < 1 for s in shape):
             raise ValueError(f"shape must be {dims} positive sizes, got {shape}")
         seed = resolve_seed(seed)
-        plan = plan_tiles(shape, self.device)
+        plan = plan_tiles(
+            shape, self.device, network=self.network, images=min(n, batch_size),
+            channels=self.channels,
+        )
         images, trajectory = [], []
         for first in range(0, n, batch_size):
             count = min(batch_size, n - first)

@@ -95,12 +95,12 @@ def save_model_folder(directory: str | os.PathLike, network: nn.Module, spec: Mo
     return folder
 
 
-def load_model_folder(directory: str | os.PathLike, device: torch.device) -> tuple[nn.Module, ModelSpec]:
-    """Rebuild the network of a model folder with its weights, in eval mode on `device`.
+def read_model_spec(directory: str | os.PathLike) -> ModelSpec:
+    """The config of a model folder, without loading its weights.
 
     Raises:
-        FileNotFoundError: the folder or one of its files is missing.
-        ValueError: a bad config, or weights that do not fit the architecture.
+        FileNotFoundError: the folder, its config.json or its weights file is missing.
+        ValueError: a config that is not valid JSON or not a gaptorch model's.
     """
     folder = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -110,7 +110,29 @@ def load_model_folder(directory: str | os.PathLike, device: torch.device) -> tup
         data = json.loads((folder / CONFIG_NAME).read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{folder / CONFIG_NAME} is not valid JSON: {error}") from None
-    spec = ModelSpec.from_dict(data, str(folder / CONFIG_NAME))
+    return ModelSpec.from_dict(data, str(folder / CONFIG_NAME))
+
+
+def find_model_folders(root: str | os.PathLike, depth: int = 2) -> list[Path]:
+    """Model folders at `root` and up to `depth` levels below it (hidden folders skipped)."""
+    root = Path(root)
+    found, level = [], [root]
+    for _ in range(depth + 1):
+        found += [f for f in level if (f / CONFIG_NAME).is_file() and (f / WEIGHTS_NAME).is_file()]
+        children = [c for f in level for c in sorted(f.iterdir())]
+        level = [c for c in children if c.is_dir() and not c.name.startswith(".")]
+    return found
+
+
+def load_model_folder(directory: str | os.PathLike, device: torch.device) -> tuple[nn.Module, ModelSpec]:
+    """Rebuild the network of a model folder with its weights, in eval mode on `device`.
+
+    Raises:
+        FileNotFoundError: the folder or one of its files is missing.
+        ValueError: a bad config, or weights that do not fit the architecture.
+    """
+    folder = Path(directory)
+    spec = read_model_spec(folder)
     network = build(spec.architecture, **architecture_config(spec.architecture, **spec.network))
     state = load_file(str(folder / WEIGHTS_NAME))
     expected = network.state_dict()

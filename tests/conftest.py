@@ -74,3 +74,44 @@ def tiny_denoiser(camera_counts):
     return Denoiser.train(
         noisy, steps=200, seed=0, network=TINY_NETWORK, batch_size=8, patch_size=32, lr=3e-3
     )
+
+
+def _camera_noisy() -> np.ndarray:
+    clean = skimage.data.camera()[200:296, 150:230].astype(np.float64)
+    return np.random.default_rng(0).poisson(clean / clean.mean()).astype(np.uint16)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny 2D GAP model folder (40 steps on noisy camera counts), shared by the session."""
+    from gaptorch import Denoiser
+
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    options = {"network": TINY_NETWORK, "patch_size": 32, "lr": 1e-2, "auto_width": 10}
+    options["batch_size"] = 4
+    Denoiser.train(_camera_noisy(), steps=40, seed=0, **options).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rgb_model_dir(tmp_path_factory):
+    """A tiny RGB (three-channel) GAP model folder."""
+    from gaptorch import Denoiser
+
+    photo = np.random.default_rng(1).poisson(np.full((24, 24, 3), 5.0)).astype(np.uint8)
+    folder = tmp_path_factory.mktemp("models") / "rgb"
+    options = {"network": TINY_NETWORK, "patch_size": 16, "batch_size": 2}
+    Denoiser.train(photo, steps=3, seed=0, **options).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_3d_dir(tmp_path_factory):
+    """A tiny 3D GAP model folder."""
+    from gaptorch import Denoiser
+
+    stack = np.random.default_rng(2).poisson(np.full((8, 24, 24), 4.0)).astype(np.uint16)
+    folder = tmp_path_factory.mktemp("models") / "tiny3d"
+    options = {"network": TINY_NETWORK, "patch_size": 8, "batch_size": 2}
+    Denoiser.train(stack, axes="ZYX", steps=3, seed=0, **options).save_pretrained(folder)
+    return folder

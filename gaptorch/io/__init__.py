@@ -1,5 +1,20 @@
-"""Reading and writing images: TIFF (with axes) through tifffile, photos through scikit-image."""
+"""Reading and writing images: TIFF via tifffile (axes, metadata, streaming), photos via skimage."""
 
-from gaptorch.io.read import read_image
+from gaptorch.io.convert import OUTPUT_DTYPES, Conversion
+from gaptorch.io.files import FileJob, find_images, output_path, plan_outputs
+from gaptorch.io.metadata import TiffMetadata
+from gaptorch.io.read import ImageReader, read_image
+from gaptorch.io.write import write_tiff
 
-__all__ = ["read_image"]
+__all__ = [
+    "OUTPUT_DTYPES",
+    "Conversion",
+    "FileJob",
+    "ImageReader",
+    "TiffMetadata",
+    "find_images",
+    "output_path",
+    "plan_outputs",
+    "read_image",
+    "write_tiff",
+]

@@ -53,6 +53,7 @@ class UNet(nn.Module):
             raise ValueError("depth, start_filters and in_channels must be >= 1")
         self.in_channels, self.dims, self.depth = in_channels, dims, depth
         factor = pool_kernel(dims, pool_z)
+        self.pool_factor = factor
         self.multiples = tuple(f ** (depth - 1) for f in factor)
         self.encoding = PhotonEncoding(levels)
         widths = [start_filters * 2**i for i in range(depth)]
@@ -71,6 +72,28 @@ class UNet(nn.Module):
             for i in reversed(range(depth - 1))
         )
         self.head = nn.Conv2d(widths[0], in_channels, 1) if dims == 2 else nn.Conv3d(widths[0], in_channels, 1)
+
+    @property
+    def receptive_field(self) -> tuple[int, ...]:
+        """Radius per spatial dim of the input region one output pixel depends on (an upper bound).
+
+        Three 3x3 convolutions per block and level, pooling windows going down, and
+        upsampling (counted as one coarse pixel either side) coming up. Tiling uses it
+        to choose the overlap.
+        """
+        radii = []
+        for factor in self.pool_factor:
+            scale, radius = 1, 0
+            for level in range(self.depth):
+                if level:
+                    radius += (factor - 1) * scale
+                    scale *= factor
+                radius += 3 * scale
+            for _ in range(self.depth - 1):
+                scale //= factor
+                radius += factor * scale + 3 * scale
+            radii.append(radius)
+        return tuple(radii)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
         """(B, C, *spatial) photon counts -> (B, C, *spatial) next-photon logits."""

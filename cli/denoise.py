@@ -1,0 +1,234 @@
+"""`gap denoise` and `gap sample`: batches of image files through a denoising model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from gaptorch.cli.errors import GapError
+from gaptorch.cli.options import common_image_options, model_option, quiet_debug_options
+from gaptorch.cli.report import BatchReport
+
+from gaptorch import Denoiser
+from gaptorch.batch import DenoiseSettings, SampleSettings, denoise_file, run_batch, sample_file
+from gaptorch.io import OUTPUT_DTYPES, ImageReader, find_images, plan_outputs
+from gaptorch.pretrained import DEFAULTS
+
+EXIT_HELP = (
+    "Exit code 0 when every file is done or skipped, 2 when the command cannot run or any "
+    "file failed."
+)
+
+
+def load_denoiser(model: str | None, device: str | None) -> Denoiser:
+    """The model named by --model, with a hint when the bundled default is missing."""
+    try:
+        return Denoiser.from_pretrained(model, device=device)
+    except ValueError as error:
+        if model is None:
+            raise GapError(
+                f"no bundled default model ({DEFAULTS['denoiser']}) in this version of gaptorch; "
+                "pass --model PATH to a model folder (gap train makes one)"
+            ) from None
+        raise GapError(str(error)) from None
+
+
+def _inputs_and_output(function: Any) -> Any:
+    function = click.option(
+        "--overwrite", is_flag=True, help="Replace existing outputs (default: skip them)."
+    )(function)
+    function = click.option(
+        "--pattern",
+        multiple=True,
+        metavar="GLOB",
+        help="File names to take from folders, e.g. '*.tif' "
+        "(repeatable; default: TIFF, PNG, JPEG).",
+    )(function)
+    function = click.option(
+        "-o",
+        "--output",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Output folder; input folder structure is mirrored inside it.",
+    )(function)
+    return click.argument("inputs", nargs=-1, required=True)(function)
+
+
+def _dry_run(planned: list, axes: str | None) -> None:
+    for job, outputs in planned:
+        state = "exists, skip" if all(o.exists() for o in outputs) else "to do"
+        try:
+            with ImageReader(job.source, axes) as image:
+                detail = f"{'x'.join(map(str, image.shape))} {image.dtype.name} {image.axes or '?'}"
+        except (ValueError, OSError) as error:
+            detail = f"unreadable: {str(error).splitlines()[0]}"
+        click.echo(f"{job.source} -> {', '.join(map(str, outputs))} ({detail}; {state})")
+    todo = sum(not all(o.exists() for o in outputs) for _, outputs in planned)
+    click.echo(
+        f"dry run: {len(planned)} files, {todo} to do, {len(planned) - todo} to skip", err=True
+    )
+
+
+@click.command(epilog=EXIT_HELP)
+@_inputs_and_output
+@model_option("denoiser")
+@common_image_options
+@click.option(
+    "--output-dtype",
+    type=click.Choice(OUTPUT_DTYPES),
+    default="float32",
+    show_default=True,
+    help="float32: as computed; same: the input's type (rounded, clipped); "
+    "uint16: rounded, clipped, uint8 inputs scaled by 257. Recorded in the output's metadata.",
+)
+@click.option("--suffix", default="", help="Added to each output's name before the extension.")
+@click.option("--dry-run", is_flag=True, help="List inputs and outputs, process nothing.")
+@click.option(
+    "--seed", type=int, default=None, help="Seed torch (MMSE denoising itself is deterministic)."
+)
+@quiet_debug_options
+@click.pass_context
+def denoise(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out_dir: Path,
+    pattern: tuple[str, ...],
+    overwrite: bool,
+    model: str | None,
+    axes: str | None,
+    gain: Any,
+    offset: Any,
+    tile: Any,
+    overlap: Any,
+    batch_size: int | None,
+    device: str | None,
+    output_dtype: str,
+    suffix: str,
+    dry_run: bool,
+    seed: int | None,
+    quiet: bool,
+) -> None:
+    r"""Denoise image files (MMSE estimate, in the input's units) into OUTPUT.
+
+    INPUTS are files, folders (searched recursively) and globs. Outputs keep each
+    input's axes and metadata; an existing output is skipped, so rerunning an
+    interrupted batch resumes it. Inputs are never overwritten.
+
+    \b
+    Example:
+      gap denoise raw/ -o denoised/ --model my-model --gain auto
+    """
+    settings = DenoiseSettings(
+        axes=axes,
+        gain=gain,
+        offset=offset,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        output_dtype=output_dtype,
+        overwrite=overwrite,
+        model_name=model or "",
+    )
+    planned = plan_outputs(find_images(inputs, pattern), out_dir, [(suffix, None)])
+    denoiser = load_denoiser(model, device)
+    if dry_run:
+        _dry_run(planned, axes)
+        return
+    if seed is not None:
+        torch.manual_seed(seed)
+    report = BatchReport("denoise", len(planned), quiet, bool(ctx.meta.get("gap.debug")))
+
+    def work(job: Any, outputs: tuple[Path, ...]) -> Any:
+        return denoise_file(denoiser, job.source, outputs[0], settings, progress=report.progress)
+
+    summary = run_batch(planned, work, on_start=report.start, on_result=report.result)
+    report.summary(summary)
+    if summary.count("failed"):
+        ctx.exit(2)
+
+
+@click.command(epilog=EXIT_HELP)
+@_inputs_and_output
+@model_option("denoiser")
+@click.option(
+    "-n", "--samples", "n", type=click.IntRange(min=1), required=True, help="Samples per image."
+)
+@click.option(
+    "--max-psnr",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Add photons until this pseudo-PSNR (dB).",
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Fraction of the photons added per step.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Makes the samples reproducible."
+)
+@common_image_options
+@quiet_debug_options
+@click.pass_context
+def sample(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out_dir: Path,
+    pattern: tuple[str, ...],
+    overwrite: bool,
+    model: str | None,
+    n: int,
+    max_psnr: float,
+    beta: float,
+    seed: int | None,
+    axes: str | None,
+    gain: Any,
+    offset: Any,
+    tile: Any,
+    overlap: Any,
+    batch_size: int | None,
+    device: str | None,
+    quiet: bool,
+) -> None:
+    r"""Posterior samples of image files ("diversity denoising") into OUTPUT.
+
+    For each input NAME: NAME_samples.tif (the N samples on an extra leading axis),
+    NAME_mean and NAME_std (per-pixel mean and standard deviation, with the input's
+    metadata), all float32 in the input's units.
+
+    \b
+    Example:
+      gap sample cells.tif -n 16 -o samples/ --model my-model --seed 0
+    """
+    settings = SampleSettings(
+        axes=axes,
+        gain=gain,
+        offset=offset,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        model_name=model or "",
+        n=n,
+        max_psnr=max_psnr,
+        beta=beta,
+        seed=seed,
+    )
+    names = [("_samples", ".tif"), ("_mean", None), ("_std", None)]
+    planned = plan_outputs(find_images(inputs, pattern), out_dir, names)
+    denoiser = load_denoiser(model, device)
+    report = BatchReport("sample", len(planned), quiet, bool(ctx.meta.get("gap.debug")))
+
+    def work(job: Any, outputs: tuple[Path, ...]) -> Any:
+        return sample_file(denoiser, job.source, outputs, settings, progress=report.progress)
+
+    summary = run_batch(planned, work, on_start=report.start, on_result=report.result)
+    report.summary(summary)
+    if summary.count("failed"):
+        ctx.exit(2)
