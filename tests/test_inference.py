@@ -87,9 +87,10 @@ def test_default_tiling_matches_untiled_output(tiny_denoiser, camera_counts, mon
     noisy, _ = camera_counts
     image = np.tile(noisy, (2, 3))
     whole = tiny_denoiser.denoise(image)
-    monkeypatch.setattr(inference, "available_memory", lambda device: 6 * 2**20)
+    # Enough memory for tiles a few overlaps wide, too little for the whole image.
+    monkeypatch.setattr(inference, "available_memory", lambda device: 16 * 2**20)
     plan = plan_tiles(image.shape, CPU, network=tiny_denoiser.network)
-    assert plan.tile is not None
+    assert plan.tile is not None and min(plan.tile) >= 3 * max(plan.overlap)
     tiled = tiny_denoiser.denoise(image)
     assert np.abs(tiled - whole).max() / np.abs(whole).max() < 1e-4
 
@@ -108,9 +109,12 @@ def test_out_of_memory_halves_tiles_and_still_matches(
         return real(x)
 
     monkeypatch.setattr(tiny_denoiser, "_predict", fails_on_big_inputs)
+    # Plenty of (pretend) memory: the first plan is the whole 384x384 image.
+    monkeypatch.setattr(inference, "available_memory", lambda device: 2**30)
     with caplog.at_level(logging.WARNING, logger="gaptorch"):
         retried = tiny_denoiser.denoise(image)
-    assert "retrying with 1 tile(s) of 144x120" in caplog.text
+    assert "out of memory with 1 image(s) of 384x384" in caplog.text
+    assert "retrying with 1 tile(s) of 96x96" in caplog.text
     assert np.abs(retried - whole).max() / np.abs(whole).max() < 1e-4
 
 
