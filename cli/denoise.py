@@ -12,7 +12,16 @@ from gaptorch.cli.options import common_image_options, model_option, quiet_debug
 from gaptorch.cli.report import BatchReport
 
 from gaptorch import Denoiser
-from gaptorch.batch import DenoiseSettings, SampleSettings, denoise_file, run_batch, sample_file
+from gaptorch.batch import (
+    DenoiseSettings,
+    SampleSettings,
+    denoise_file,
+    merge_summaries,
+    run_batch,
+    sample_file,
+)
+from gaptorch.distributed import gather, join, rank_device
+from gaptorch.training import choose_device
 from gaptorch.io import OUTPUT_DTYPES, ImageReader, find_images, plan_outputs
 from gaptorch.pretrained import DEFAULTS
 
@@ -133,20 +142,30 @@ def denoise(
         model_name=model or "",
     )
     planned = plan_outputs(find_images(inputs, pattern), out_dir, [(suffix, None)])
-    denoiser = load_denoiser(model, device)
+    world = join(choose_device(device))
+    denoiser = load_denoiser(model, rank_device(choose_device(device), world))
     if dry_run:
-        _dry_run(planned, axes)
+        if world.is_main:
+            _dry_run(planned, axes)
         return
     if seed is not None:
         torch.manual_seed(seed)
-    report = BatchReport("denoise", len(planned), quiet, bool(ctx.meta.get("gap.debug")))
+    # Under torchrun: ranks split the files, or the planes of each file when there are
+    # fewer files than ranks; rank 0 reports the whole batch.
+    split_planes = world.distributed and len(planned) < world.size
+    mine = planned if split_planes or not world.distributed else planned[world.rank :: world.size]
+    silent = split_planes and not world.is_main  # rank 0 speaks for a file split over ranks
+    report = BatchReport("denoise", len(mine), quiet or silent, bool(ctx.meta.get("gap.debug")))
 
     def work(job: Any, outputs: tuple[Path, ...]) -> Any:
-        return denoise_file(denoiser, job.source, outputs[0], settings, progress=report.progress)
+        return denoise_file(denoiser, job.source, outputs[0], settings, progress=report.progress,
+                            world=world if split_planes else None)
 
-    summary = run_batch(planned, work, on_start=report.start, on_result=report.result)
-    report.summary(summary)
-    if summary.count("failed"):
+    summary = run_batch(mine, work, on_start=report.start, on_result=None if silent else report.result)
+    merged = summary if split_planes else merge_summaries(summary, world)
+    if world.is_main:
+        report.summary(merged)
+    if merged.count("failed") or gather(summary.count("failed"), world) != [0] * world.size:
         ctx.exit(2)
 
 

@@ -15,7 +15,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from gaptorch._version import __version__
 from gaptorch.axes import Layout
 from gaptorch.calibration import Calibration, estimate_calibration, is_counts
 from gaptorch.denoiser import Denoiser
+from gaptorch.distributed import World, barrier, gather
 from gaptorch.inference import plan_tiles
 from gaptorch.io.convert import OUTPUT_DTYPES, Conversion
 from gaptorch.io.files import FileJob, count_pixels
@@ -153,6 +154,20 @@ class BatchSummary:
         """Throughput over the processing time of the files done."""
         busy = sum(r.seconds for r in self.results if r.status == "done")
         return self.megapixels / busy if busy > 0 else 0.0
+
+
+def merge_summaries(summary: BatchSummary, world: World) -> BatchSummary:
+    """All ranks' file results in one summary (errors reduced to their one-line message)."""
+    if not world.distributed:
+        return summary
+    portable = [
+        FileResult(r.source, r.outputs, r.status, r.seconds, r.pixels, r.calibration,
+                   RuntimeError(r.message) if r.error is not None else None)
+        for r in summary.results
+    ]
+    parts = gather((portable, summary.seconds), world)
+    merged = BatchSummary([r for results, _ in parts for r in results], max(s for _, s in parts))
+    return merged
 
 
 def run_batch(
@@ -291,9 +306,16 @@ def _plan_blocks(
     return _Blocks(block_axes, len(block_axes), count, group, stack_axis)
 
 
-def _groups(image: ImageReader, blocks: _Blocks) -> Iterator[tuple[int, np.ndarray, str]]:
-    """(blocks before, data, axes) for each call: `group` blocks stacked on a new axis."""
-    for start in range(0, blocks.count, blocks.group):
+def _groups(
+    image: ImageReader, blocks: _Blocks, world: World | None = None
+) -> Iterator[tuple[int, np.ndarray, str]]:
+    """(blocks before, data, axes) for each call: `group` blocks stacked on a new axis.
+
+    With a `world`, only every world.size-th group (from world.rank on) is read.
+    """
+    for number, start in enumerate(range(0, blocks.count, blocks.group)):
+        if world is not None and number % world.size != world.rank:
+            continue
         indices = list(range(start, min(start + blocks.group, blocks.count)))
         read = list(image.blocks(blocks.ndim, indices))
         if blocks.group == 1:
@@ -325,8 +347,12 @@ def denoise_file(
     output: str | Path,
     settings: DenoiseSettings,
     progress: Progress | None = None,
+    world: World | None = None,
 ) -> FileResult:
     """Denoise one file into `output` (MMSE estimate in the input's units), streaming.
+
+    With a distributed `world`, every rank calls this for the same file and denoises
+    its share of the planes (see `_write_sharded`); rank 0 writes the output.
 
     Raises:
         FileNotFoundError, ValueError: unreadable input, bad axes or shape, data that are
@@ -345,22 +371,24 @@ def denoise_file(
             (calibration.gain, calibration.offset) if calibration is not None else (None, None)
         )
 
-        def results() -> Iterator[np.ndarray]:
-            for start, data, data_axes in _groups(image, blocks):
-                if calibration is None:
-                    _check_counts(data)
-                estimate = denoiser.denoise(
-                    data,
-                    data_axes,
-                    gain=gain,
-                    offset=offset,
-                    tile=settings.tile,
-                    overlap=settings.overlap,
-                    batch_size=settings.batch_size,
-                )
-                yield conversion(estimate)
-                if progress is not None:
-                    progress(min(start + blocks.group, blocks.count), blocks.count)
+        done = [0]
+
+        def denoise_group(data: np.ndarray, data_axes: str) -> np.ndarray:
+            if calibration is None:
+                _check_counts(data)
+            estimate = denoiser.denoise(
+                data,
+                data_axes,
+                gain=gain,
+                offset=offset,
+                tile=settings.tile,
+                overlap=settings.overlap,
+                batch_size=settings.batch_size,
+            )
+            done[0] += len(data) if data_axes != blocks.axes else 1
+            if progress is not None:
+                progress(min(done[0], blocks.count), blocks.count)
+            return conversion(estimate)
 
         def record() -> dict[str, Any]:
             return {
@@ -368,16 +396,22 @@ def denoise_file(
                 "output": conversion.describe(),
             }
 
-        write_tiff(
-            output,
-            results(),
-            shape=image.shape,
-            dtype=conversion.dtype,
-            source=image.metadata,
-            axes=image.file_axes,
-            record=record,
-            scale=conversion.scale,
-        )
+        def write(estimates: Iterable[np.ndarray]) -> None:
+            write_tiff(
+                output,
+                estimates,
+                shape=image.shape,
+                dtype=conversion.dtype,
+                source=image.metadata,
+                axes=image.file_axes,
+                record=record,
+                scale=conversion.scale,
+            )
+
+        if world is not None and world.distributed:
+            _write_sharded(output, image, blocks, conversion.dtype, denoise_group, write, world)
+        else:
+            write(denoise_group(data, data_axes) for _, data, data_axes in _groups(image, blocks))
         return FileResult(
             source,
             (output,),
@@ -386,6 +420,60 @@ def denoise_file(
             _pixels(image, axes),
             describe_calibration(how),
         )
+
+
+def _write_sharded(
+    output: Path,
+    image: ImageReader,
+    blocks: _Blocks,
+    dtype: np.dtype,
+    denoise_group: Callable[[np.ndarray, str], np.ndarray],
+    write: Callable[[Iterable[np.ndarray]], None],
+    world: World,
+) -> None:
+    """Denoise this rank's plane groups into a shared scratch array; rank 0 writes the TIFF.
+
+    The scratch file is a memory-mapped .npy of every block next to the output; ranks
+    fill disjoint blocks, then rank 0 streams them in order through the usual (metadata
+    keeping, atomic) writer. A failure on any rank fails the file on every rank, so no
+    rank waits forever and nothing partial is left.
+    """
+    scratch = output.parent / f".{output.name}.blocks.npy"  # the same name on every rank
+    block_shape = image.shape[len(image.shape) - blocks.ndim :] if blocks.ndim else ()
+    error = None
+    try:
+        if world.is_main:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            np.lib.format.open_memmap(scratch, mode="w+", dtype=dtype, shape=(blocks.count, *block_shape))
+    except Exception as failure:  # every rank must reach the barrier
+        error = failure
+    barrier(world)
+    if error is None:
+        try:
+            shared = np.load(scratch, mmap_mode="r+")
+            for start, data, data_axes in _groups(image, blocks, world):
+                estimate = denoise_group(data, data_axes)
+                shared[start : start + (len(data) if data_axes != blocks.axes else 1)] = (
+                    estimate if data_axes != blocks.axes else estimate[None]
+                )
+            shared.flush()
+            del shared
+        except Exception as failure:
+            error = failure
+    messages = gather(None if error is None else str(error) or type(error).__name__, world)
+    failed = next((m for m in messages if m is not None), None)
+    try:
+        if failed is None and world.is_main:
+            shared = np.load(scratch, mmap_mode="r")
+            write(shared[i] for i in range(blocks.count))
+    finally:
+        barrier(world)
+        if world.is_main and scratch.exists():
+            scratch.unlink()
+    if error is not None:
+        raise error
+    if failed is not None:
+        raise RuntimeError(f"another rank failed on this file: {failed}")
 
 
 def sample_file(

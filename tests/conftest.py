@@ -76,20 +76,11 @@ def tiny_denoiser(camera_counts):
     )
 
 
-def _camera_noisy() -> np.ndarray:
-    clean = skimage.data.camera()[200:296, 150:230].astype(np.float64)
-    return np.random.default_rng(0).poisson(clean / clean.mean()).astype(np.uint16)
-
-
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny 2D GAP model folder (40 steps on noisy camera counts), shared by the session."""
-    from gaptorch import Denoiser
-
+def tiny_model_dir(tmp_path_factory, tiny_denoiser):
+    """`tiny_denoiser` as a model folder, shared by the session."""
     folder = tmp_path_factory.mktemp("models") / "tiny"
-    options = {"network": TINY_NETWORK, "patch_size": 32, "lr": 1e-2, "auto_width": 10}
-    options["batch_size"] = 4
-    Denoiser.train(_camera_noisy(), steps=40, seed=0, **options).save_pretrained(folder)
+    tiny_denoiser.save_pretrained(folder)
     return folder
 
 
