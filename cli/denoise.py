@@ -8,10 +8,16 @@ from typing import Any
 import click
 import torch
 from gaptorch.cli.errors import GapError
-from gaptorch.cli.options import common_image_options, model_option, quiet_debug_options
+from gaptorch.cli.options import (
+    common_image_options,
+    fast_path_options,
+    model_option,
+    quiet_debug_options,
+)
 from gaptorch.cli.report import BatchReport
 
 from gaptorch import Denoiser
+from gaptorch.acceleration import FastPaths
 from gaptorch.batch import (
     DenoiseSettings,
     SampleSettings,
@@ -31,10 +37,10 @@ EXIT_HELP = (
 )
 
 
-def load_denoiser(model: str | None, device: str | None) -> Denoiser:
+def load_denoiser(model: str | None, device: str | None, fast: FastPaths | None = None) -> Denoiser:
     """The model named by --model, with a hint when the bundled default is missing."""
     try:
-        return Denoiser.from_pretrained(model, device=device)
+        return Denoiser.from_pretrained(model, device=device, fast=fast)
     except ValueError as error:
         if model is None:
             raise GapError(
@@ -98,6 +104,7 @@ def _dry_run(planned: list, axes: str | None) -> None:
 @click.option(
     "--seed", type=int, default=None, help="Seed torch (MMSE denoising itself is deterministic)."
 )
+@fast_path_options
 @quiet_debug_options
 @click.pass_context
 def denoise(
@@ -119,6 +126,7 @@ def denoise(
     dry_run: bool,
     seed: int | None,
     quiet: bool,
+    fast: FastPaths,
 ) -> None:
     r"""Denoise image files (MMSE estimate, in the input's units) into OUTPUT.
 
@@ -143,7 +151,7 @@ def denoise(
     )
     planned = plan_outputs(find_images(inputs, pattern), out_dir, [(suffix, None)])
     world = join(choose_device(device))
-    denoiser = load_denoiser(model, rank_device(choose_device(device), world))
+    denoiser = load_denoiser(model, rank_device(choose_device(device), world), fast)
     if dry_run:
         if world.is_main:
             _dry_run(planned, axes)
@@ -193,6 +201,7 @@ def denoise(
     "--seed", type=click.IntRange(min=0), default=None, help="Makes the samples reproducible."
 )
 @common_image_options
+@fast_path_options
 @quiet_debug_options
 @click.pass_context
 def sample(
@@ -214,6 +223,7 @@ def sample(
     batch_size: int | None,
     device: str | None,
     quiet: bool,
+    fast: FastPaths,
 ) -> None:
     r"""Posterior samples of image files ("diversity denoising") into OUTPUT.
 
@@ -241,7 +251,7 @@ def sample(
     )
     names = [("_samples", ".tif"), ("_mean", None), ("_std", None)]
     planned = plan_outputs(find_images(inputs, pattern), out_dir, names)
-    denoiser = load_denoiser(model, device)
+    denoiser = load_denoiser(model, device, fast)
     report = BatchReport("sample", len(planned), quiet, bool(ctx.meta.get("gap.debug")))
 
     def work(job: Any, outputs: tuple[Path, ...]) -> Any:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import json
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from gaptorch.acceleration import FastPaths
 from gaptorch.cli.errors import GapError
 
 from gaptorch.axes import ALPHABET, validate_axes
@@ -184,3 +188,27 @@ def quiet_debug_options(function: F) -> F:
         callback=_quiet_flag,
         help="No progress, no per-file lines, no summary (errors still shown).",
     )(function)
+
+
+def fast_path_options(function: F) -> F:
+    """--compile/--no-compile, --no-bf16, --no-channels-last, --no-prefetch: a `fast` argument."""
+
+    @functools.wraps(function)
+    def with_fast_paths(
+        *args: Any, compile_: bool | None, bf16: bool, channels_last: bool, prefetch: bool, **kwargs: Any
+    ) -> Any:
+        fast = FastPaths(bf16=bf16, channels_last=channels_last, compile=compile_, prefetch=prefetch)
+        return function(*args, fast=fast, **kwargs)
+
+    options = [
+        click.option("--compile/--no-compile", "compile_", default=None,
+                     help="torch.compile the network (default: only when training on CUDA)."),
+        click.option("--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast on CUDA."),
+        click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+                     help="Channels-last memory format for 2D networks on CUDA."),
+        click.option("--prefetch/--no-prefetch", default=True, show_default=True,
+                     help="Read the next block of a file while the current one is computed."),
+    ]
+    for option in reversed(options):
+        with_fast_paths = option(with_fast_paths)
+    return with_fast_paths  # type: ignore[return-value]

@@ -25,6 +25,7 @@ import numpy as np
 import tifffile
 
 from gaptorch._version import __version__
+from gaptorch.acceleration import prefetched
 from gaptorch.axes import Layout
 from gaptorch.calibration import Calibration, estimate_calibration, is_counts
 from gaptorch.denoiser import Denoiser
@@ -409,9 +410,12 @@ def denoise_file(
             )
 
         if world is not None and world.distributed:
-            _write_sharded(output, image, blocks, conversion.dtype, denoise_group, write, world)
+            _write_sharded(
+                output, image, blocks, conversion.dtype, denoise_group, write, world, denoiser.fast.prefetch
+            )
         else:
-            write(denoise_group(data, data_axes) for _, data, data_axes in _groups(image, blocks))
+            groups = prefetched(_groups(image, blocks), denoiser.fast.prefetch)
+            write(denoise_group(data, data_axes) for _, data, data_axes in groups)
         return FileResult(
             source,
             (output,),
@@ -430,6 +434,7 @@ def _write_sharded(
     denoise_group: Callable[[np.ndarray, str], np.ndarray],
     write: Callable[[Iterable[np.ndarray]], None],
     world: World,
+    denoiser_prefetch: bool = True,
 ) -> None:
     """Denoise this rank's plane groups into a shared scratch array; rank 0 writes the TIFF.
 
@@ -451,7 +456,7 @@ def _write_sharded(
     if error is None:
         try:
             shared = np.load(scratch, mmap_mode="r+")
-            for start, data, data_axes in _groups(image, blocks, world):
+            for start, data, data_axes in prefetched(_groups(image, blocks, world), denoiser_prefetch):
                 estimate = denoise_group(data, data_axes)
                 shared[start : start + (len(data) if data_axes != blocks.axes else 1)] = (
                     estimate if data_axes != blocks.axes else estimate[None]

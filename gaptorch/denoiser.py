@@ -11,6 +11,7 @@ from torch import nn
 
 from gaptorch.axes import Layout
 from gaptorch.calibration import Calibration, resolve_calibration
+from gaptorch.acceleration import FastPaths
 from gaptorch.inference import network_predictor, plan_tiles, predict_all
 from gaptorch.kernels._triton import resolve_seed
 from gaptorch.methods import gap
@@ -27,13 +28,20 @@ class Denoiser:
     Build one with `Denoiser.from_pretrained(...)` or `Denoiser.train(...)`.
     """
 
-    def __init__(self, network: nn.Module, spec: ModelSpec, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        spec: ModelSpec,
+        device: str | torch.device | None = None,
+        fast: FastPaths | None = None,
+    ) -> None:
         if spec.method not in ("gap", "n2n"):
             raise ValueError(f"a Denoiser needs a 'gap' or 'n2n' model, got method {spec.method!r}")
         self.device = choose_device(device)
         self.network = network.to(self.device).eval()
         self.spec = spec
-        self._predict = network_predictor(self.network, self.device)
+        self.fast = fast or FastPaths()
+        self._predict = network_predictor(self.network, self.device, self.fast)
 
     @property
     def dims(self) -> int:
@@ -52,7 +60,10 @@ class Denoiser:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike | None = None, device: str | torch.device | None = None
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        fast: FastPaths | None = None,
     ) -> Denoiser:
         """Load a bundled model by name (None: the default) or a model folder by path.
 
@@ -62,7 +73,7 @@ class Denoiser:
         """
         device = choose_device(device)
         network, spec = load_model_folder(resolve_model_path(name_or_path, kind="denoiser"), device)
-        return cls(network, spec, device)
+        return cls(network, spec, device, fast)
 
     def save_pretrained(self, directory: str | os.PathLike, card: str | None = None) -> None:
         """Write config.json, model.safetensors and a README.md model card to `directory`."""

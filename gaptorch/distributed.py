@@ -8,6 +8,7 @@ plain and pay nothing.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,15 @@ def join(device: torch.device) -> World:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # Exiting with the group alive can abort the process ("terminate called without
+        # an active exception" from gloo's threads): leave it cleanly first.
+        atexit.register(_leave)
     return current()
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def current() -> World:

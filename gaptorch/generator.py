@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaptorch.acceleration import FastPaths
 from gaptorch.inference import network_predictor, plan_tiles, predict_all
 from gaptorch.kernels._triton import resolve_seed
 from gaptorch.methods import gap
@@ -25,13 +26,20 @@ class Generator:
     Build one with `Generator.from_pretrained(...)` or `Generator.train(...)`.
     """
 
-    def __init__(self, network: nn.Module, spec: ModelSpec, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        spec: ModelSpec,
+        device: str | torch.device | None = None,
+        fast: FastPaths | None = None,
+    ) -> None:
         if spec.method not in ("gap", "ddpm"):
             raise ValueError(f"a Generator needs a 'gap' or 'ddpm' model, got method {spec.method!r}")
         self.device = choose_device(device)
         self.network = network.to(self.device).eval()
         self.spec = spec
-        self._predict = network_predictor(self.network, self.device)
+        self.fast = fast or FastPaths()
+        self._predict = network_predictor(self.network, self.device, self.fast)
 
     @property
     def channels(self) -> int:
@@ -45,7 +53,10 @@ class Generator:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike | None = None, device: str | torch.device | None = None
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        fast: FastPaths | None = None,
     ) -> Generator:
         """Load a bundled generator by name (None: the default) or a model folder by path.
 
@@ -55,7 +66,7 @@ class Generator:
         """
         device = choose_device(device)
         network, spec = load_model_folder(resolve_model_path(name_or_path, kind="generator"), device)
-        return cls(network, spec, device)
+        return cls(network, spec, device, fast)
 
     def save_pretrained(self, directory: str | os.PathLike, card: str | None = None) -> None:
         """Write config.json, model.safetensors and a README.md model card to `directory`."""

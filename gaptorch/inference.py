@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from gaptorch.acceleration import FastPaths, compiled, prepare
 from gaptorch.tiling import as_tuple, predict_tiled, tile_starts
 
 logger = logging.getLogger("gaptorch")
@@ -313,14 +314,16 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def network_predictor(
-    network: nn.Module, device: torch.device
+    network: nn.Module, device: torch.device, fast: FastPaths | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Inference call of `network`: no grad, bf16 autocast on CUDA, float32 out."""
+    """Inference call of `network` on `device`: no grad, the fast paths, float32 out."""
+    fast = fast or FastPaths()
+    module = compiled(prepare(network, device, fast), device, fast, training=False)
 
     @torch.no_grad()
     def predict(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            return network(x.to(device)).float()
+        with fast.autocast(device):
+            return module(fast.format_input(x.to(device))).float()
 
     return predict
 

@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from gaptorch.acceleration import FastPaths, compiled, prepare
 from gaptorch.config import to_dict
 from gaptorch.data import PatchSampler
 from gaptorch.distributed import World, join, mean_across, rank_device
@@ -80,6 +81,9 @@ class TrainConfig:
         seed: makes crops, augmentation, splits and initialisation reproducible.
         device: "cpu", "cuda", "cuda:1", or None for CUDA when available.
         amp: bf16 autocast on CUDA (loss in float32).
+        channels_last: channels-last memory format for 2D networks on CUDA.
+        compile: torch.compile the network; None compiles on CUDA only (see
+            `gaptorch.acceleration`).
         log_csv: append one row per logged step to this CSV file.
         log_every: steps between log rows and progress lines.
         progress: print progress lines to stderr.
@@ -106,6 +110,8 @@ class TrainConfig:
     seed: int | None = None
     device: str | None = None
     amp: bool = True
+    channels_last: bool = True
+    compile: bool | None = None
     log_csv: str | None = None
     log_every: int = 25
     progress: bool = False
@@ -133,6 +139,11 @@ class TrainConfig:
         sizes = (self.patch_size,) if isinstance(self.patch_size, int) else self.patch_size or ()
         if any(not isinstance(s, int) or s < 2 for s in sizes):
             raise ValueError(f"patch_size must be ints >= 2, got {self.patch_size!r}")
+
+    @property
+    def fast(self) -> FastPaths:
+        """The fast paths this run uses."""
+        return FastPaths(bf16=self.amp, channels_last=self.channels_last, compile=self.compile)
 
     @property
     def warmup(self) -> int:
@@ -195,6 +206,12 @@ def _make_optimizer(network: nn.Module, config: TrainConfig) -> torch.optim.Opti
 
 def _forward(network: nn.Module, inputs: Any) -> torch.Tensor:
     return network(*inputs) if isinstance(inputs, tuple) else network(inputs)
+
+
+def _formatted(inputs: Any, fast: FastPaths) -> Any:
+    if isinstance(inputs, tuple):
+        return tuple(_formatted(x, fast) for x in inputs)
+    return fast.format_input(inputs)
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:
@@ -272,8 +289,9 @@ def run_training(
     """
     world = join(choose_device(config.device))
     device = rank_device(choose_device(config.device), world)
-    network.to(device).train()
-    model = _wrap(network, device, world)
+    fast = config.fast
+    prepare(network, device, fast).train()
+    model = compiled(_wrap(network, device, world), device, fast, training=True)
     generator = torch.Generator()
     optimizer = _make_optimizer(network, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config))
@@ -294,15 +312,14 @@ def run_training(
         start = result.resumed_from = int(state["step"])
         best = state.get("best")
     logger = _Logger(config, result.history) if world.is_main else None
-    autocast = device.type == "cuda" and config.amp
     began = time.perf_counter() - (result.history[-1]["seconds"] if result.history else 0.0)
     running, counted = 0.0, 0
     for step in range(start, config.steps):
         generator.manual_seed(step_seed(config.seed, world.rank, step))
         batch = train_sampler.sample(config.batch_size, generator).to(device)
         inputs, target = objective.pair(batch, step, config.steps, generator)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            output = _forward(model, inputs)
+        with fast.autocast(device):
+            output = _forward(model, _formatted(inputs, fast))
         loss = objective.loss(output.float(), target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower lr")
@@ -322,7 +339,7 @@ def run_training(
                 val_loss = math.nan
                 if validation and (done % config.val_every == 0 or done == config.steps):
                     kept = ema.shadow if ema else network
-                    val_loss = _validation_loss(kept, objective, validation, device, autocast)
+                    val_loss = _validation_loss(kept, objective, validation, device, fast)
                     if config.keep_best and (best is None or val_loss < best["loss"]):
                         best = {"loss": val_loss, "step": done, "state": _copy_state(kept)}
                 row = {"step": done, "loss": mean_loss, "val_loss": val_loss,
@@ -368,14 +385,14 @@ def _validation_pairs(
 @torch.no_grad()
 def _validation_loss(
     network: nn.Module, objective: Objective, pairs: Sequence[tuple[Any, torch.Tensor]],
-    device: torch.device, autocast: bool,
+    device: torch.device, fast: FastPaths,
 ) -> float:
     was_training = network.training
     network.eval()
     total = 0.0
     for inputs, target in pairs:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            output = _forward(network, _to_device(inputs, device))
+        with fast.autocast(device):
+            output = _forward(network, _formatted(_to_device(inputs, device), fast))
         total += float(objective.loss(output.float(), target.to(device)))
     network.train(was_training)
     return total / len(pairs)

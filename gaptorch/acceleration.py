@@ -1,0 +1,132 @@
+"""Speed switches for training and inference, each on by default where it is correct.
+
+bf16 autocast and channels_last act on CUDA only (bf16 keeps softmax and losses in
+float32: callers cast outputs with `.float()`); torch.compile is opt-in for inference and
+on by default for CUDA training, where thousands of steps amortise the compilation
+(inductor caches compiled graphs on disk between runs); a compile that fails falls back
+to eager execution with a warning, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from queue import Full, Queue
+from threading import Event, Thread
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+LOG = logging.getLogger("gaptorch")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Which speed-ups to use.
+
+    Args:
+        bf16: bf16 autocast on CUDA.
+        channels_last: channels-last memory format for 2D networks on CUDA.
+        compile: torch.compile the network (None: only for CUDA training).
+        prefetch: read the next block of a file while the current one is computed.
+    """
+
+    bf16: bool = True
+    channels_last: bool = True
+    compile: bool | None = None
+    prefetch: bool = True
+    version: int = 1
+
+    def compiles(self, device: torch.device, training: bool) -> bool:
+        """Whether to compile for `device` (auto: CUDA training only)."""
+        return self.compile if self.compile is not None else (training and device.type == "cuda")
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA when enabled, else a no-op."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16 and device.type == "cuda")
+
+    def format_input(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` in the memory format the network was put in."""
+        if self.channels_last and x.is_cuda and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def prepare(network: nn.Module, device: torch.device, fast: FastPaths) -> nn.Module:
+    """Move `network` to `device`, in channels-last format where that is on and useful."""
+    network.to(device)
+    if fast.channels_last and device.type == "cuda" and getattr(network, "dims", 2) == 2:
+        network.to(memory_format=torch.channels_last)
+    return network
+
+
+def compiled(module: nn.Module, device: torch.device, fast: FastPaths, *, training: bool) -> nn.Module:
+    """`module` compiled when `fast` says so (with an eager fallback), else `module`."""
+    return _CompiledOrEager(module) if fast.compiles(device, training) else module
+
+
+class _CompiledOrEager(nn.Module):
+    """torch.compile of a module that falls back to the module itself if compiling fails."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self._compiled: Callable[..., Any] | None = torch.compile(network)
+
+    def forward(self, *args: Any) -> Any:
+        if self._compiled is not None:
+            try:
+                return self._compiled(*args)
+            except Exception as error:  # a backend failure must not stop the run
+                LOG.warning("torch.compile failed (%s); running eagerly", str(error).splitlines()[0])
+                self._compiled = None
+        return self.network(*args)
+
+
+def prefetched(items: Iterable[T], enabled: bool = True, depth: int = 2) -> Iterator[T]:
+    """Yield `items`, producing up to `depth` ahead in a thread (file reads release the GIL).
+
+    An exception in the producer is raised where the consumer reaches it; a consumer that
+    stops early (an error, a skipped file) stops the producer too.
+    """
+    if not enabled:
+        yield from items
+        return
+    queue: Queue = Queue(maxsize=depth)
+    stop = Event()
+    done = object()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as error:  # handed to the consumer
+            put((None, error))
+            return
+        put((done, None))
+
+    Thread(target=produce, daemon=True).start()
+    try:
+        while True:
+            item, error = queue.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
