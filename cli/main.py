@@ -43,13 +43,25 @@ class _EchoWarnings(logging.Handler):
             click.echo(f"Warning: {record.getMessage()}", err=True)
 
 
-def _configure_logging(debug: bool) -> None:
-    """Tifffile's complaints about damaged files are shown only with --debug (our error says it)."""
-    logging.getLogger("tifffile").setLevel(logging.DEBUG if debug else logging.CRITICAL)
-    library = logging.getLogger("gaptorch")
-    if not any(isinstance(h, _EchoWarnings) for h in library.handlers):
-        library.addHandler(_EchoWarnings(logging.WARNING))
-        library.propagate = False
+def _configure_logging(ctx: click.Context, debug: bool) -> None:
+    """Echo library warnings for this command only; tifffile's complaints only with --debug.
+
+    The handler and the logger settings are restored when the command ends, so a program
+    (or test) that calls the CLI in-process keeps its own logging afterwards.
+    """
+    tiff, library = logging.getLogger("tifffile"), logging.getLogger("gaptorch")
+    saved = (tiff.level, library.propagate)
+    handler = _EchoWarnings(logging.WARNING)
+    tiff.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    library.addHandler(handler)
+    library.propagate = False
+
+    def restore() -> None:
+        library.removeHandler(handler)
+        tiff.setLevel(saved[0])
+        library.propagate = saved[1]
+
+    ctx.call_on_close(restore)
 
 
 @click.group(
@@ -63,7 +75,7 @@ def _configure_logging(debug: bool) -> None:
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Denoise and generate photon-limited images (GAP, Noise2Noise, DDPM)."""
-    _configure_logging(debug)
+    _configure_logging(ctx, debug)
 
 
 for command in (denoise, sample, generate, train, models, info, bench, demo):

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from queue import Full, Queue
-from threading import Event, Thread
+from threading import Event, Thread, stack_size
 from typing import Any, TypeVar
 
 import torch
@@ -22,6 +22,7 @@ from torch import nn
 
 LOG = logging.getLogger("gaptorch")
 T = TypeVar("T")
+READER_STACK_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,13 @@ def prefetched(items: Iterable[T], enabled: bool = True, depth: int = 2) -> Iter
             return
         put((done, None))
 
-    Thread(target=produce, daemon=True).start()
+    # The reader needs little stack; the default (RLIMIT_STACK, often 8 MiB of address space)
+    # would be taken from the memory that tiles and batches were planned with.
+    previous = stack_size(READER_STACK_BYTES)
+    try:
+        Thread(target=produce, daemon=True).start()
+    finally:
+        stack_size(previous)
     try:
         while True:
             item, error = queue.get()
