@@ -375,7 +375,7 @@ def denoise_file(
         done = [0]
 
         def denoise_group(data: np.ndarray, data_axes: str) -> np.ndarray:
-            if calibration is None:
+            if calibration is None and denoiser.reads_counts:
                 _check_counts(data)
             estimate = denoiser.denoise(
                 data,

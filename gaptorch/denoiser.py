@@ -14,7 +14,7 @@ from gaptorch.calibration import Calibration, resolve_calibration
 from gaptorch.acceleration import FastPaths
 from gaptorch.inference import network_predictor, plan_tiles, predict_all
 from gaptorch.kernels._triton import resolve_seed
-from gaptorch.methods import gap
+from gaptorch.methods import gap, n2n
 from gaptorch.model_folder import ModelSpec, load_model_folder, save_model_folder
 from gaptorch.model_card import model_card
 from gaptorch.pretrained import resolve_model_path
@@ -52,6 +52,14 @@ class Denoiser:
     def channels(self) -> int:
         """Image channels the network takes."""
         return int(self.spec.network["in_channels"])
+
+    @property
+    def reads_counts(self) -> bool:
+        """True when inputs must be photon counts (or calibrated to them): GAP models.
+
+        Noise2Noise models standardise each image and read any finite data as they are.
+        """
+        return self.spec.method != "n2n"
 
     @property
     def calibration(self) -> Calibration | None:
@@ -93,7 +101,9 @@ class Denoiser:
 
         Args:
             data: an array, a file path, or a list of them.
-            method: "gap" (self-supervised on noisy counts) or "n2n" (pairs).
+            method: "gap" (self-supervised on noisy counts) or "n2n" (pairs of noisy
+                images of one scene, see `gaptorch.methods.n2n.N2NOptions`: `pairs`,
+                `loss`, `target`; architecture "light_unet" by default, or "unet").
             steps: optimiser steps.
             seed: makes the run reproducible.
             **options: `axes`, `gain`/`offset` ("auto" to estimate), `architecture` and
@@ -121,9 +131,13 @@ class Denoiser:
             raise ValueError(f"image must have at least 2 dims and 2 pixels, got shape {array.shape}")
         if array.dtype.kind not in "uifb":
             raise TypeError(f"image must be numeric, got dtype {array.dtype}")
-        calibration = self._calibration_for(array, gain, offset)
+        if self.spec.method == "n2n":
+            calibration, values = n2n.data_units(array)
+        else:
+            calibration = self._calibration_for(array, gain, offset)
+            values = calibration.to_counts(array)
         layout = Layout.of(array.shape, axes, self.dims, self.channels)
-        counts = torch.from_numpy(np.ascontiguousarray(layout.to_model(calibration.to_counts(array))))
+        counts = torch.from_numpy(np.ascontiguousarray(layout.to_model(values)))
         return array, layout, calibration, counts
 
     def denoise(
@@ -143,7 +157,9 @@ class Denoiser:
             image: array of any size with `axes` (guessed when None, see `axes.default_axes`).
             axes: letters of STCZYX, e.g. "YX", "ZYX", "TYX", "YXC".
             gain, offset: camera units per photon and zero level; "auto" estimates them;
-                None uses the model's calibration, else requires photon counts.
+                None uses the model's calibration, else requires photon counts. A
+                Noise2Noise model reads any finite data as they are and ignores both: it
+                standardises each image, which undoes any gain and offset exactly.
             tile, overlap: tile size and blending width per spatial dim (default: whole
                 images when they fit in free memory, else tiles; the overlap from the
                 network's receptive field, see `gaptorch.inference`).
@@ -157,8 +173,10 @@ class Denoiser:
         _, layout, calibration, counts = self._prepare(image, axes, gain, offset)
         plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap, network=self.network,
                           images=counts.shape[0], channels=self.channels, batch_size=batch_size)
-        outputs = predict_all(self._predict, counts, plan, self.network.multiples)
-        estimate = _estimate(self.spec.method, outputs, counts)
+        multiples = self.network.multiples
+        estimate = _estimate(
+            self.spec.method, lambda x: predict_all(self._predict, x, plan, multiples), counts
+        )
         return calibration.from_counts(layout.from_model(estimate.numpy()))
 
     def sample(
@@ -218,8 +236,11 @@ def _sum_per_image(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).sum(dim=1)
 
 
-def _estimate(method: str, outputs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Turn network outputs into a photon-unit estimate, per method."""
+def _estimate(method: str, predict: gap.Predict, counts: torch.Tensor) -> torch.Tensor:
+    """The network's estimate of clean `counts`, per method (photon units for GAP, the
+    input's units for Noise2Noise)."""
     if method == "gap":
-        return gap.mmse_from_logits(outputs, counts)
+        return gap.mmse(predict, counts)
+    if method == "n2n":
+        return n2n.estimate(predict, counts)
     raise ValueError(f"no estimate for method {method!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -10,21 +9,15 @@ from torch import nn
 
 from gaptorch.config import build_config, take, to_dict
 from gaptorch.data import PatchSampler, split_validation
+from gaptorch.methods.auxiliary import with_auxiliary_loss
 from gaptorch.methods.gap import GapObjective, GapOptions
 from gaptorch.model_folder import ModelSpec
-from gaptorch.models import architecture_config, build
+from gaptorch.n2n_training import train_n2n
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import infer_network_shape, load_training_images
+from gaptorch.training_setup import run_record, seeded_network
 
-METHODS = {"denoiser": ("gap",), "generator": ("gap",)}
-
-
-def _network(architecture: str, kwargs: dict[str, Any], seed: int | None) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the network with a seeded initialisation that leaves the global RNG alone."""
-    config = architecture_config(architecture, **kwargs)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0 if seed is None else seed)
-        return build(architecture, **config), config
+METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap",)}
 
 
 def train_model(
@@ -38,6 +31,8 @@ def train_model(
     """
     if method not in METHODS[kind]:
         raise ValueError(f"method must be one of {', '.join(METHODS[kind])} for a {kind}, got {method!r}")
+    if method == "n2n":
+        return train_n2n(data, steps=steps, seed=seed, options=options)
     options = dict(options)
     axes, gain, offset = options.pop("axes", None), options.pop("gain", None), options.pop("offset", None)
     architecture = options.pop("architecture", "unet")
@@ -55,7 +50,10 @@ def train_model(
     )
     schedule = gap_options.schedule(loaded.psnr_span)
     objective = GapObjective(schedule, gap_options.supervision)
-    network, network_config = _network(architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed)
+    network, network_config = seeded_network(
+        architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed
+    )
+    objective = with_auxiliary_loss(objective, network)
     patch = config.patch(dims)
     train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
     train_sampler = PatchSampler(train_images, patch, augment=config.augment)
@@ -69,16 +67,9 @@ def train_model(
         architecture=architecture,
         network=network_config,
         training={
-            "name": name or f"{method} {kind}",
-            "sources": loaded.sources,
-            "steps": steps,
-            "seconds": round(result.seconds, 1),
-            "device": str(device),
-            "patch": list(train_sampler.patch),
+            **run_record(result, config, name=name or f"{method} {kind}", sources=loaded.sources,
+                         device=device, patch=train_sampler.patch),
             "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
-            "config": to_dict(config),
-            "final_loss": _finite(result.history[-1]["loss"]) if result.history else None,
-            "final_val_loss": _finite(result.history[-1]["val_loss"]) if result.history else None,
         },
         method_config={
             **to_dict(gap_options),
@@ -88,8 +79,3 @@ def train_model(
         intensity={"mean": data_mean},
     )
     return network, spec, device, result
-
-
-def _finite(value: float) -> float | None:
-    """`value`, or None for NaN (JSON has no NaN)."""
-    return None if math.isnan(value) else round(value, 6)

@@ -430,10 +430,7 @@ def test_train_with_epochs_a_config_file_and_the_curriculum(tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (
-            ["--method", "n2n", "--steps", "2"],
-            "method must be one of gap for a denoiser, got 'n2n'",
-        ),
+        (["--method", "n2n", "--steps", "2"], "pairs='files' needs an even number of items"),
         (["--method", "ddpm", "--steps", "2"], "got 'ddpm'"),
         (["--architecture", "resnet", "--steps", "2"], "Invalid value for '--architecture'"),
         (["--network-option", "depht=3", "--steps", "2"], "depht"),

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gaptorch.models import build, list_architectures
+from gaptorch.models import architecture_config, build, list_architectures
 
 
 @pytest.mark.parametrize("name", list_architectures())
@@ -11,7 +11,8 @@ from gaptorch.models import build, list_architectures
 )
 def test_every_architecture_keeps_any_shape(name, dims, shape):
     channels = shape[1]
-    network = build(name, dims=dims, in_channels=channels, depth=3, start_filters=4, levels=3)
+    encoding = {"levels": 3} if "levels" in architecture_config(name) else {}
+    network = build(name, dims=dims, in_channels=channels, depth=3, start_filters=4, **encoding)
     counts = torch.poisson(torch.full(shape, 2.0))
     logits = network(counts)
     assert logits.shape == counts.shape

@@ -7,9 +7,10 @@ from typing import Any
 
 from torch import nn
 
+from gaptorch.models.light_unet import LightUNet
 from gaptorch.models.unet import UNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet, "light_unet": LightUNet}
 
 
 def list_architectures() -> list[str]:
@@ -44,4 +45,4 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     return ARCHITECTURES[name](**config)
 
 
-__all__ = ["ARCHITECTURES", "UNet", "architecture_config", "build", "list_architectures"]
+__all__ = ["ARCHITECTURES", "LightUNet", "UNet", "architecture_config", "build", "list_architectures"]
