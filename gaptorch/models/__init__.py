@@ -7,10 +7,41 @@ from typing import Any
 
 from torch import nn
 
+from gaptorch.models.cascade import Cascade
+from gaptorch.models.conditioned import CrossAttentionUNet, FiLMUNet, PsnrConditionedUNet
 from gaptorch.models.light_unet import LightUNet
+from gaptorch.models.multiscale import (
+    DeepSupervisionUNet,
+    HierarchicalDynamicUNet,
+    HierarchicalUNet,
+)
 from gaptorch.models.unet import UNet
+from gaptorch.models.variants import (
+    AttentionUNet,
+    CBAMUNet,
+    DenseUNet,
+    DilatedUNet,
+    DynamicUNet,
+    GatedUNet,
+)
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet, "light_unet": LightUNet}
+# The seed study's U-Net variants (one idea each) and the cascade of slice members.
+ARCHITECTURES.update({
+    "unet_attention": AttentionUNet,
+    "unet_cbam": CBAMUNet,
+    "unet_cross_attention": CrossAttentionUNet,
+    "unet_deep_supervision": DeepSupervisionUNet,
+    "unet_dense": DenseUNet,
+    "unet_dilated": DilatedUNet,
+    "unet_dynamic": DynamicUNet,
+    "unet_film": FiLMUNet,
+    "unet_gated": GatedUNet,
+    "unet_hierarchical": HierarchicalUNet,
+    "unet_hierarchical_dynamic": HierarchicalDynamicUNet,
+    "unet_psnr_conditioned": PsnrConditionedUNet,
+    "cascade": Cascade,
+})
 
 
 def list_architectures() -> list[str]:

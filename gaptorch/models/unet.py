@@ -1,6 +1,15 @@
-"""The GAP U-Net (Krull et al. 2023): encoded counts in, next-photon logits out."""
+"""The GAP U-Net (Krull et al. 2023): encoded counts in, next-photon logits out.
+
+`UNet` builds its parts through small methods (`make_block`, `make_gate`, `context`,
+`condition`, `bottleneck`, `output`) so the variants in `gaptorch.models.variants` change
+one idea each by overriding one or two of them; `unet_variant` gives a variant the full
+constructor signature (the base keywords plus its own), which is its model config.
+"""
 
 from __future__ import annotations
+
+import inspect
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -9,12 +18,15 @@ from gaptorch.models.blocks import (
     Merge,
     MergeMode,
     ResidualBlock,
-    Upsample,
     UpMode,
+    Upsample,
+    conv,
     pad_to_multiple,
     pool_kernel,
 )
 from gaptorch.models.encoding import PhotonEncoding
+
+Variant = TypeVar("Variant", bound=type)
 
 
 class UNet(nn.Module):
@@ -56,30 +68,56 @@ class UNet(nn.Module):
         self.pool_factor = factor
         self.multiples = tuple(f ** (depth - 1) for f in factor)
         self.encoding = PhotonEncoding(levels)
-        widths = [start_filters * 2**i for i in range(depth)]
+        self.widths = widths = [start_filters * 2**i for i in range(depth)]
         self.down = nn.ModuleList(
-            ResidualBlock(dims, in_channels * levels if i == 0 else widths[i - 1], widths[i])
+            self.make_block(dims, in_channels * levels if i == 0 else widths[i - 1], widths[i])
             for i in range(depth)
         )
         pool_cls = {2: nn.MaxPool2d, 3: nn.MaxPool3d}[dims]
         self.pool = pool_cls(factor, stride=factor)
         self.merge = Merge(merge_mode)
+        decoder = list(reversed(range(depth - 1)))
         self.up = nn.ModuleList(
-            Upsample(dims, widths[i + 1], widths[i], up_mode, factor) for i in reversed(range(depth - 1))
+            Upsample(dims, widths[i + 1], widths[i], up_mode, factor) for i in decoder
         )
         self.up_blocks = nn.ModuleList(
-            ResidualBlock(dims, self.merge.channels(widths[i]), widths[i])
-            for i in reversed(range(depth - 1))
+            self.make_block(dims, self.merge.channels(widths[i]), widths[i]) for i in decoder
         )
-        self.head = nn.Conv2d(widths[0], in_channels, 1) if dims == 2 else nn.Conv3d(widths[0], in_channels, 1)
+        self.gates = nn.ModuleList(self.make_gate(dims, widths[i]) for i in decoder)
+        self.head = conv(dims, widths[0], in_channels, kernel_size=1)
+        self.block_radius = int(getattr(self.down[0], "radius", 3))
+
+    def make_block(self, dims: int, in_channels: int, out_channels: int) -> nn.Module:
+        """The convolution block of one level (encoder and decoder)."""
+        return ResidualBlock(dims, in_channels, out_channels)
+
+    def make_gate(self, dims: int, channels: int) -> nn.Module:
+        """What an encoder skip passes through before merging (`gate(skip, upsampled)`)."""
+        return _PassSkip()
+
+    def context(self, counts: torch.Tensor) -> torch.Tensor | None:
+        """Per-image side information from the unpadded counts (None: no conditioning)."""
+        return None
+
+    def condition(self, x: torch.Tensor, stage: int, context: torch.Tensor | None) -> torch.Tensor:
+        """Features after block `stage` (encoder 0..depth-1, then decoder), conditioned."""
+        return x
+
+    def bottleneck(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """Features at the lowest resolution, before decoding."""
+        return x
+
+    def output(self, features: list[torch.Tensor], crop: tuple[slice, ...]) -> torch.Tensor:
+        """Logits from the decoder features, coarsest (bottleneck) first, full resolution last."""
+        return self.head(features[-1])[crop]
 
     @property
     def receptive_field(self) -> tuple[int, ...]:
         """Radius per spatial dim of the input region one output pixel depends on (an upper bound).
 
-        Three 3x3 convolutions per block and level, pooling windows going down, and
-        upsampling (counted as one coarse pixel either side) coming up. Tiling uses it
-        to choose the overlap.
+        `block_radius` pixels per block and level (three 3x3 convolutions: 3), pooling
+        windows going down, and upsampling (counted as one coarse pixel either side)
+        coming up. Tiling uses it to choose the overlap.
         """
         radii = []
         for factor in self.pool_factor:
@@ -88,21 +126,61 @@ class UNet(nn.Module):
                 if level:
                     radius += (factor - 1) * scale
                     scale *= factor
-                radius += 3 * scale
+                radius += self.block_radius * scale
             for _ in range(self.depth - 1):
                 scale //= factor
-                radius += factor * scale + 3 * scale
+                radius += factor * scale + self.block_radius * scale
             radii.append(radius)
         return tuple(radii)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
         """(B, C, *spatial) photon counts -> (B, C, *spatial) next-photon logits."""
-        padded, crop = pad_to_multiple(counts.float(), self.multiples)
+        counts = counts.float()
+        padded, crop = pad_to_multiple(counts, self.multiples)
+        context = self.context(counts)
         x = self.encoding(padded)
         skips = []
         for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
+            x = self.condition(block(x if i == 0 else self.pool(x)), i, context)
             skips.append(x)
-        for up, block, skip in zip(self.up, self.up_blocks, reversed(skips[:-1])):
-            x = block(self.merge(up(x), skip))
-        return self.head(x)[crop]
+        x = self.bottleneck(x, context)
+        features = [x]
+        stages = zip(self.up, self.up_blocks, self.gates, reversed(skips[:-1]), strict=False)
+        for j, (up, block, gate, skip) in enumerate(stages):
+            upsampled = up(x)
+            x = block(self.merge(upsampled, gate(skip, upsampled)))
+            x = self.condition(x, self.depth + j, context)
+            features.append(x)
+        return self.output(features, crop)
+
+
+class _PassSkip(nn.Module):
+    """The plain U-Net skip: the encoder features unchanged."""
+
+    def forward(self, skip: torch.Tensor, upsampled: torch.Tensor) -> torch.Tensor:
+        return skip
+
+
+def unet_variant(cls: Variant) -> Variant:
+    """Give a `UNet` subclass the signature of all of `UNet`'s keywords plus its own.
+
+    A variant's `__init__(self, own=..., **unet)` forwards the rest to `UNet` (through
+    any variant it inherits from); `architecture_config` binds the signature set here,
+    so a saved config lists every keyword with its default.
+    """
+    parameters: dict[str, inspect.Parameter] = {}
+    for klass in reversed(cls.__mro__[: cls.__mro__.index(UNet) + 1]):
+        if "__init__" not in vars(klass):
+            continue
+        for name, parameter in inspect.signature(vars(klass)["__init__"]).parameters.items():
+            if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD:
+                parameters[name] = parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+    cls.__signature__ = inspect.Signature(list(parameters.values()))  # type: ignore[attr-defined]
+    return cls
+
+
+def stage_channels(network: UNet) -> list[int]:
+    """Channels after each `condition` stage: the encoder levels, then the decoder levels."""
+    widths = network.widths
+    return widths + [widths[i] for i in reversed(range(network.depth - 1))]
+
