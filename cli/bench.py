@@ -11,6 +11,7 @@ BENCHMARKS = {
     "kernels": "Triton kernels against their torch references (time, bandwidth).",
     "quality": "Denoising quality (PSNR/SSIM) on simulated photon-limited data.",
     "throughput": "Denoising throughput (megapixels per second) and memory.",
+    "psnr_spectrum": "Quality per pseudo-PSNR slice of architectures, a cascade, a curriculum.",
 }
 
 
