@@ -78,6 +78,26 @@ def load_generator(model: str | None, device: str | None) -> Generator:
     show_default=True,
     help="Images generated at once.",
 )
+@click.option(
+    "--sampler",
+    type=click.Choice(["ddim", "ddpm"]),
+    default="ddim",
+    show_default=True,
+    help="DDPM models: DDIM steps, or DDPM ancestral steps.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="DDPM models: denoising steps [ddim: 50, ddpm: all of the schedule].",
+)
+@click.option(
+    "--eta",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="DDPM models, ddim sampler: noise per step (0 deterministic, 1 like DDPM).",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @quiet_debug_options
@@ -91,6 +111,9 @@ def generate(
     max_psnr: float,
     beta: float,
     batch_size: int,
+    sampler: str,
+    steps: int | None,
+    eta: float,
     device: str,
     overwrite: bool,
     quiet: bool,
@@ -107,7 +130,15 @@ def generate(
     dims = int(generator.spec.network["dims"])
     size = (shape,) * dims if isinstance(shape, int) else shape
     images = generator.generate(
-        n, size, seed=seed, max_psnr=max_psnr, beta=beta, batch_size=batch_size
+        n,
+        size,
+        seed=seed,
+        max_psnr=max_psnr,
+        beta=beta,
+        batch_size=batch_size,
+        sampler=sampler,
+        steps=steps,
+        eta=eta,
     )
     axes = "I" + ("ZYX" if dims == 3 else "YX") + ("S" if generator.channels > 1 else "")
     record = {
@@ -115,8 +146,11 @@ def generate(
         "operation": "generate",
         "model": model or DEFAULTS["generator"],
         "seed": seed,
-        "max_psnr": max_psnr,
-        "beta": beta,
+        **(
+            {"sampler": sampler, "steps": steps, "eta": eta}
+            if generator.spec.method == "ddpm"
+            else {"max_psnr": max_psnr, "beta": beta}
+        ),
         "date": datetime.now().isoformat(timespec="seconds"),
     }
     write_tiff(

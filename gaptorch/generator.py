@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from gaptorch.acceleration import FastPaths
+from gaptorch.config import take
 from gaptorch.inference import network_predictor, plan_tiles, predict_all
 from gaptorch.kernels._triton import resolve_seed
-from gaptorch.methods import gap
+from gaptorch.methods import ddpm, gap
 from gaptorch.model_card import model_card
 from gaptorch.model_folder import ModelSpec, load_model_folder, save_model_folder
 from gaptorch.pretrained import resolve_model_path
@@ -101,18 +102,26 @@ class Generator:
         batch_size: int = 64,
         max_steps: int = 100_000,
         trajectory_every: int | None = None,
+        sampler: ddpm.Sampler = "ddim",
+        steps: int | None = None,
+        eta: float = 0.0,
     ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
         """Generate `n` images of spatial `shape` (default: the training patch size).
 
         GAP accumulates photons from an empty canvas until `max_psnr`; the result is
-        scaled to the training data's mean intensity.
+        scaled to the training data's mean intensity (`max_psnr`, `beta`, `max_steps`
+        and `trajectory_every` are GAP's). DDPM denoises pure noise with `sampler`
+        "ddim" (`steps`, default 50, and `eta`) or "ddpm" (ancestral, all T steps by
+        default, see `gaptorch.methods.ddpm.sample`) and maps [-1, 1] back to the
+        training data's range.
 
         Returns:
             float32 (n, *shape) for one channel, (n, *shape, C) for colour; with
             `trajectory_every`, also the photon canvases every that many steps.
 
         Raises:
-            ValueError: n < 1, a shape of the wrong length.
+            ValueError: n < 1, a shape of the wrong length; for DDPM a bad sampler,
+                steps or eta, a trajectory, or a shape off the network's grid.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -121,6 +130,10 @@ class Generator:
         if len(shape) != dims or any(int(s) < 1 for s in shape):
             raise ValueError(f"shape must be {dims} positive sizes, got {shape}")
         seed = resolve_seed(seed)
+        if self.spec.method == "ddpm":
+            if trajectory_every is not None:
+                raise ValueError("trajectory_every applies to GAP generators only")
+            return self._generate_ddpm(n, shape, seed, batch_size, sampler, steps, eta)
         plan = plan_tiles(
             shape, self.device, network=self.network, images=min(n, batch_size),
             channels=self.channels,
@@ -141,6 +154,26 @@ class Generator:
             return out
         steps = min(len(t) for t in trajectory)
         return out, [np.concatenate([self._layout(t[i]) for t in trajectory]) for i in range(steps)]
+
+    def _generate_ddpm(
+        self, n: int, shape: tuple[int, ...], seed: int, batch_size: int, sampler: ddpm.Sampler,
+        steps: int | None, eta: float,
+    ) -> np.ndarray:
+        """DDPM or DDIM samples in [-1, 1], mapped back to the training data's range."""
+        settings = take(dict(self.spec.method_config), ddpm.DDPMOptions)
+        scheduler = ddpm.DDPMOptions(**settings).scheduler()
+        low, high = float(self.spec.intensity["low"]), float(self.spec.intensity["high"])
+        images = []
+        for first in range(0, n, batch_size):
+            count = min(batch_size, n - first)
+            generator = torch.Generator().manual_seed((seed + first) % 2**63)
+            with self.fast.autocast(self.device):
+                x = ddpm.sample(
+                    self.network, scheduler, (count, self.channels, *shape), generator=generator,
+                    device=self.device, sampler=sampler, steps=steps, eta=eta,
+                )
+            images.append(self._layout(ddpm.from_unit_range(x.float(), low, high).cpu()))
+        return np.concatenate(images)
 
     def _to_data_units(self, photons: torch.Tensor) -> np.ndarray:
         """Scale each canvas to the training data's mean intensity."""

@@ -9,6 +9,7 @@ from torch import nn
 
 from gaptorch.config import build_config, take, to_dict
 from gaptorch.data import PatchSampler, split_validation
+from gaptorch.ddpm_training import train_ddpm
 from gaptorch.methods.auxiliary import with_auxiliary_loss
 from gaptorch.methods.gap import GapObjective, GapOptions
 from gaptorch.model_folder import ModelSpec
@@ -17,7 +18,7 @@ from gaptorch.training import TrainConfig, TrainResult, choose_device, run_train
 from gaptorch.training_data import infer_network_shape, load_training_images
 from gaptorch.training_setup import run_record, seeded_network
 
-METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap",)}
+METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap", "ddpm")}
 
 
 def train_model(
@@ -33,6 +34,8 @@ def train_model(
         raise ValueError(f"method must be one of {', '.join(METHODS[kind])} for a {kind}, got {method!r}")
     if method == "n2n":
         return train_n2n(data, steps=steps, seed=seed, options=options)
+    if method == "ddpm":
+        return train_ddpm(data, steps=steps, seed=seed, options=options)
     options = dict(options)
     axes, gain, offset = options.pop("axes", None), options.pop("gain", None), options.pop("offset", None)
     architecture = options.pop("architecture", "unet")

@@ -431,7 +431,7 @@ def test_train_with_epochs_a_config_file_and_the_curriculum(tmp_path):
     ("arguments", "message"),
     [
         (["--method", "n2n", "--steps", "2"], "pairs='files' needs an even number of items"),
-        (["--method", "ddpm", "--steps", "2"], "got 'ddpm'"),
+        (["--method", "ddpm", "--steps", "2", "--patch-size", "8"], "patch_size does not apply"),
         (["--architecture", "resnet", "--steps", "2"], "Invalid value for '--architecture'"),
         (["--network-option", "depht=3", "--steps", "2"], "depht"),
         ([], "give --steps or --epochs"),

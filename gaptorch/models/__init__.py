@@ -9,6 +9,7 @@ from torch import nn
 
 from gaptorch.models.cascade import Cascade
 from gaptorch.models.conditioned import CrossAttentionUNet, FiLMUNet, PsnrConditionedUNet
+from gaptorch.models.ddpm_unet import DDPMUNet
 from gaptorch.models.light_unet import LightUNet
 from gaptorch.models.multiscale import (
     DeepSupervisionUNet,
@@ -25,7 +26,11 @@ from gaptorch.models.variants import (
     GatedUNet,
 )
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet, "light_unet": LightUNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "unet": UNet,
+    "light_unet": LightUNet,
+    "ddpm_unet": DDPMUNet,
+}
 # The seed study's U-Net variants (one idea each) and the cascade of slice members.
 ARCHITECTURES.update({
     "unet_attention": AttentionUNet,
@@ -76,4 +81,12 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     return ARCHITECTURES[name](**config)
 
 
-__all__ = ["ARCHITECTURES", "LightUNet", "UNet", "architecture_config", "build", "list_architectures"]
+__all__ = [
+    "ARCHITECTURES",
+    "DDPMUNet",
+    "LightUNet",
+    "UNet",
+    "architecture_config",
+    "build",
+    "list_architectures",
+]

@@ -1,0 +1,127 @@
+"""From `Generator.train(..., method="ddpm")` options to a trained network and its spec."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gaptorch.axes import Layout
+from gaptorch.config import build_config, take, to_dict
+from gaptorch.data import PatchSampler, split_validation
+from gaptorch.io import read_image
+from gaptorch.methods.ddpm import DDPMObjective, DDPMOptions, square_images, to_unit_range
+from gaptorch.model_folder import ModelSpec
+from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
+from gaptorch.training_data import Data, _items, infer_network_shape
+from gaptorch.training_setup import run_record, seeded_network
+
+DEFAULT_ARCHITECTURE = "ddpm_unet"
+PREPROCESSING = "largest central square, bilinear antialiased resize to image_size"
+# DDPM's own defaults: whole images, no rotations (they would change what is generated),
+# an EMA of the weights, and the last (EMA) weights rather than the best validation loss
+# (the loss at random noise levels says little about sample quality).
+DEFAULTS = {"augment": False, "keep_best": False, "ema_decay": 0.999}
+
+
+def load_square_images(
+    data: Data, *, axes: str | None, channels: int, size: int
+) -> tuple[list[torch.Tensor], list[str]]:
+    """(C, size, size) float32 images from arrays or files (see `square_images`).
+
+    Raises:
+        ValueError: empty or non-finite images, a channel count that does not match.
+    """
+    images: list[torch.Tensor] = []
+    sources: list[str] = []
+    for item in _items(data):
+        if isinstance(item, (str, os.PathLike)):
+            array, file_axes = read_image(item)
+            sources.append(str(Path(item)))
+        else:
+            array, file_axes = np.asarray(item), None
+            sources.append(f"array{tuple(array.shape)}")
+        if array.size == 0 or array.ndim < 2:
+            raise ValueError(f"training image {sources[-1]} is empty or has fewer than 2 dims")
+        batch = Layout.of(array.shape, axes or file_axes, 2, channels).to_model(
+            np.asarray(array, np.float32)
+        )
+        if not np.isfinite(batch).all():
+            raise ValueError(f"training image {sources[-1]} contains NaN or infinite values")
+        images.extend(square_images(torch.from_numpy(np.ascontiguousarray(batch)), size))
+    return images, sources
+
+
+def train_ddpm(
+    data: Any, *, steps: int, seed: int | None, options: dict[str, Any]
+) -> tuple[nn.Module, ModelSpec, torch.device, TrainResult]:
+    """Train a DDPM generator on images in `data` (arrays, files, or a list of them).
+
+    Options: `axes`, `architecture` ("ddpm_unet") and `network`, `channels`, `name`, the
+    `DDPMOptions` fields (`image_size`, `schedule`, `prediction`, ...) and any
+    `TrainConfig` field except `patch_size` (DDPM trains on whole images); `augment`,
+    `keep_best` and `ema_decay` default to `DEFAULTS`.
+
+    Raises:
+        TypeError: unknown options.
+        ValueError: bad data or option values; gain, offset, patch_size or 3D data.
+    """
+    options = {**DEFAULTS, **options}
+    for unused in ("gain", "offset", "patch_size"):
+        if options.pop(unused, None) is not None:
+            raise ValueError(
+                f"{unused} does not apply to ddpm: it trains on whole images, "
+                "cropped and resized to image_size, in data units"
+            )
+    axes = options.pop("axes", None)
+    architecture = options.pop("architecture", DEFAULT_ARCHITECTURE)
+    network_kwargs = dict(options.pop("network", None) or {})
+    dims, channels = options.pop("dims", None) or 2, options.pop("channels", None)
+    if dims != 2:
+        raise ValueError(f"ddpm generates 2D images, got dims={dims}")
+    name = options.pop("name", None)
+    ddpm_options = build_config(DDPMOptions, take(options, DDPMOptions), "ddpm")
+    config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
+    channels = (
+        channels or network_kwargs.pop("in_channels", None) or infer_network_shape(data, axes)[1]
+    )
+    size = ddpm_options.image_size
+    images, sources = load_square_images(data, axes=axes, channels=channels, size=size)
+    low = float(min(image.min() for image in images))
+    high = float(max(image.max() for image in images))
+    scaled = [to_unit_range(image, low, high) for image in images]
+    network, network_config = seeded_network(
+        architecture, {**network_kwargs, "dims": 2, "in_channels": channels}, seed
+    )
+    grid = getattr(network, "multiples", (1, 1))
+    if size % grid[0]:
+        raise ValueError(f"image_size must be a multiple of {grid[0]} for this network, got {size}")
+    train_images, validation_images = split_validation(scaled, config.val_fraction, (size, size))
+    train_sampler = PatchSampler(train_images, (size, size), augment=config.augment)
+    validation_sampler = (
+        PatchSampler(validation_images, (size, size), augment=False) if validation_images else None
+    )
+    objective = DDPMObjective(ddpm_options.scheduler())
+    network, result = run_training(network, objective, train_sampler, validation_sampler, config)
+    device = choose_device(config.device)
+    spec = ModelSpec(
+        kind="generator",
+        method="ddpm",
+        architecture=architecture,
+        network=network_config,
+        training=run_record(
+            result,
+            config,
+            name=name or "ddpm generator",
+            sources=sources,
+            device=device,
+            patch=(size, size),
+        ),
+        method_config={**to_dict(ddpm_options), "preprocessing": PREPROCESSING},
+        intensity={"low": low, "high": high},
+    )
+    return network, spec, device, result
