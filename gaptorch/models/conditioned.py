@@ -41,7 +41,8 @@ class _LevelConditioned(UNet):
 class PsnrConditionedUNet(_LevelConditioned):
     """Pseudo-PSNR embedding added to the features after every block: each level knows the level.
 
-    A learned per-image bias telling each level how many photons it is looking at.
+    A learned per-image bias telling each level how many photons it is looking at. Global
+    information: the pseudo-PSNR is the mean over the whole image (tile).
 
     Args:
         embedding: size of the pseudo-PSNR embedding.
@@ -52,7 +53,8 @@ class PsnrConditionedUNet(_LevelConditioned):
 class FiLMUNet(_LevelConditioned):
     """FiLM from the pseudo-PSNR embedding after every block: scale features, not only shift.
 
-    Per-channel scale and shift, so the photon level can turn features up or down.
+    Per-channel scale and shift, so the photon level can turn features up or down. Global
+    information: the pseudo-PSNR is the mean over the whole image (tile).
 
     Args:
         embedding: size of the pseudo-PSNR embedding.
@@ -65,7 +67,9 @@ class FiLMUNet(_LevelConditioned):
 class CrossAttentionUNet(UNet):
     """Bottleneck cross-attention to pseudo-PSNR tokens: each position picks its level cues.
 
-    The embedding is expanded into a few tokens the bottleneck positions attend to.
+    The embedding is expanded into a few tokens the bottleneck positions attend to. Global
+    information: the pseudo-PSNR is the mean over the whole image (tile); positions do not
+    attend to each other, so `receptive_field` still bounds the spatial context.
 
     Args:
         embedding: size of the pseudo-PSNR embedding.
