@@ -48,21 +48,21 @@ def train_n2n(
     inferred_dims, inferred_channels = infer_network_shape(data, axes)
     dims = dims or network_kwargs.pop("dims", None) or inferred_dims
     channels = channels or network_kwargs.pop("in_channels", None) or inferred_channels
-    loaded = load_training_pairs(
+    images, sources = load_training_pairs(
         data, pairs=n2n_options.pairs, axes=axes, dims=dims, channels=channels
     )
     network, network_config = seeded_network(
         architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed
     )
     patch = config.patch(dims)
-    train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
+    train_images, validation_images = split_validation(images, config.val_fraction, patch)
     train_sampler = PatchSampler(train_images, patch, augment=config.augment)
     validation_sampler = (
         PatchSampler(validation_images, patch, augment=False) if validation_images else None
     )
     objective = N2NObjective(n2n_options, channels)
     network, result = run_training(network, objective, train_sampler, validation_sampler, config)
-    data_mean = float(torch.stack([image[:channels].mean() for image in loaded.images]).mean())
+    data_mean = float(torch.stack([image[:channels].mean() for image in images]).mean())
     spec = ModelSpec(
         kind="denoiser",
         method="n2n",
@@ -72,7 +72,7 @@ def train_n2n(
             result,
             config,
             name=name or "n2n denoiser",
-            sources=loaded.sources,
+            sources=sources,
             device=choose_device(config.device),
             patch=train_sampler.patch,
         ),

@@ -15,7 +15,7 @@ import torch
 
 from gaptorch.axes import Layout
 from gaptorch.io import read_image
-from gaptorch.training_data import Data, TrainingImages, _items
+from gaptorch.training_data import Data, _items
 
 
 def _read(
@@ -44,8 +44,8 @@ def _read(
 
 def load_training_pairs(
     data: Data, *, pairs: str, axes: str | None, dims: int, channels: int
-) -> TrainingImages:
-    """Load `data` as pairs (see `N2NOptions.pairs`) of (2C, *spatial) stacked images.
+) -> tuple[list[torch.Tensor], list[str]]:
+    """Load `data` as pairs (see `N2NOptions.pairs`): (2C, *spatial) stacked images, sources.
 
     Raises:
         ValueError: an odd number of items ("files"), a stack with fewer than two frames
@@ -81,5 +81,4 @@ def load_training_pairs(
             sources.append(f"{source} (frames 2k, 2k+1)")
     else:
         raise ValueError(f"pairs must be 'files' or 'frames', got {pairs!r}")
-    images = [torch.from_numpy(np.ascontiguousarray(image)) for image in stacked]
-    return TrainingImages(images, None, [], sources)
+    return [torch.from_numpy(np.ascontiguousarray(image)) for image in stacked], sources

@@ -42,7 +42,7 @@ def test_stacked_pairs_get_the_same_crop_and_transform():
     first = torch.arange(2 * 20 * 24, dtype=torch.float32).reshape(2, 20, 24)
     images = load_training_pairs(
         [first.numpy(), first.numpy() + 1000], pairs="files", axes="SYX", dims=2, channels=1
-    ).images
+    )[0]
     sampler = PatchSampler(images, (8, 8), augment=True)
     batch = sampler.sample(64, torch.Generator().manual_seed(0))
     assert batch.shape == (64, 2, 8, 8)
@@ -53,10 +53,10 @@ def test_stacked_pairs_get_the_same_crop_and_transform():
 
 def test_frames_pair_up_two_by_two_and_odd_frames_are_dropped():
     stack = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 4, 4)
-    loaded = load_training_pairs(stack, pairs="frames", axes="TYX", dims=2, channels=1)
-    assert len(loaded.images) == 2
-    np.testing.assert_array_equal(loaded.images[1][0].numpy(), stack[2])
-    np.testing.assert_array_equal(loaded.images[1][1].numpy(), stack[3])
+    loaded, _ = load_training_pairs(stack, pairs="frames", axes="TYX", dims=2, channels=1)
+    assert len(loaded) == 2
+    np.testing.assert_array_equal(loaded[1][0].numpy(), stack[2])
+    np.testing.assert_array_equal(loaded[1][1].numpy(), stack[3])
     with pytest.raises(ValueError, match="at least 2 frames"):
         load_training_pairs(stack[0], pairs="frames", axes="YX", dims=2, channels=1)
     with pytest.raises(ValueError, match="even number"):
