@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from skimage import io
+import imageio.v3 as iio
 
 
 def save_panel(path: str | os.PathLike, images: Sequence[np.ndarray]) -> None:
@@ -21,4 +21,5 @@ def save_panel(path: str | os.PathLike, images: Sequence[np.ndarray]) -> None:
     height = scaled[0].shape[0]
     bar = np.ones((height, 4, *scaled[0].shape[2:]))
     row = [part for image in scaled for part in (image, bar)][:-1]
-    io.imsave(os.fspath(path), (np.concatenate(row, axis=1) * 255).astype(np.uint8), check_contrast=False)
+    # The format is named, not guessed from the suffix, so a temporary name works too.
+    iio.imwrite(os.fspath(path), (np.concatenate(row, axis=1) * 255).astype(np.uint8), extension=".png")

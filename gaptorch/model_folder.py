@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gaptorch._version import __version__
+from gaptorch.io.write import write_atomically
 from gaptorch.models import architecture_config, build
 
 FORMAT = "gaptorch-model"
@@ -71,27 +71,15 @@ class ModelSpec:
             raise ValueError(f"{source}: {error}") from None
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """Call write(temporary_path), then rename into place."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
 def save_model_folder(directory: str | os.PathLike, network: nn.Module, spec: ModelSpec, card: str) -> Path:
     """Write the three files of a model folder (each atomically) and return the folder."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    _write_atomically(folder / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
+    write_atomically(folder / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
     text = json.dumps(dataclasses.asdict(spec), indent=2, sort_keys=True) + "\n"
-    _write_atomically(folder / CONFIG_NAME, lambda p: Path(p).write_text(text))
-    _write_atomically(folder / CARD_NAME, lambda p: Path(p).write_text(card))
+    write_atomically(folder / CONFIG_NAME, lambda p: Path(p).write_text(text))
+    write_atomically(folder / CARD_NAME, lambda p: Path(p).write_text(card))
     return folder
 
 

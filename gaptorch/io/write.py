@@ -67,6 +67,23 @@ def partial_path(path: Path) -> str:
             continue
 
 
+def write_atomically(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call `write(temporary_path)` beside `path`, then rename it into place.
+
+    Readers never see a half-written file, and an existing file is replaced only by a
+    complete one; the temporary file is removed if `write` fails.
+    """
+    path = Path(path)
+    partial = partial_path(path)
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
 def _rewrite_tags(path: str, description: bytes, extratags: list[tuple[Any, ...]]) -> None:
     """Overwrite the first page's description and ImageJ tags with their final values."""
     with tifffile.TiffFile(path, mode="r+b") as tiff:
