@@ -5,11 +5,14 @@ import math
 
 import numpy as np
 import pytest
+import tifffile
 import torch
+from click.testing import CliRunner
 from conftest import TINY_NETWORK
 
 from gaptorch import Denoiser, Generator, pseudo_psnr
 from gaptorch.cascade import DEFAULT_SLICES, train_cascade
+from gaptorch.cli.main import main
 from gaptorch.model_folder import ModelSpec
 from gaptorch.models import architecture_config, build
 from gaptorch.models.cascade import Cascade
@@ -113,7 +116,7 @@ def test_generation_hands_the_canvas_up_the_cascade_to_max_psnr():
     assert all(pseudo_psnr(canvas) > 14.0 for canvas in trajectory[-1])
 
 
-def test_cascade_denoiser_saves_and_loads_as_one_model_folder(tmp_path, camera_counts):
+def test_cascade_denoiser_saves_loads_and_runs_from_the_cli(tmp_path, camera_counts):
     noisy, _ = camera_counts
     torch.manual_seed(1)
     spec = ModelSpec(
@@ -132,6 +135,25 @@ def test_cascade_denoiser_saves_and_loads_as_one_model_folder(tmp_path, camera_c
     image = noisy[:40, :52]
     np.testing.assert_array_equal(loaded.denoise(image), denoiser.denoise(image))
     np.testing.assert_array_equal(loaded.denoise(image * 20), denoiser.denoise(image * 20))
+    samples = loaded.sample(image, 2, max_psnr=12.0, beta=0.5, seed=0)
+    assert samples.shape == (2, *image.shape) and np.isfinite(samples).all()
+    tifffile.imwrite(tmp_path / "noisy.tif", image)
+    result = CliRunner().invoke(
+        main,
+        [
+            "denoise",
+            str(tmp_path / "noisy.tif"),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(tmp_path / "cascade"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (written,) = (tmp_path / "out").glob("noisy*.tif")
+    np.testing.assert_allclose(
+        tifffile.imread(written), denoiser.denoise(image), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_default_slices_are_the_seed_studys():
