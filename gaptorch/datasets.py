@@ -145,3 +145,12 @@ def fashion_mnist(split: Literal["train", "test"]) -> np.ndarray:
     _need("dataset-fashion-mnist", path.exists())
     with gzip.open(path) as handle:
         return np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+
+
+def fashion_mnist_labels(split: Literal["train", "test"]) -> np.ndarray:
+    """Fashion-MNIST class labels (N,) uint8 (0-9), in the order of `fashion_mnist(split)`."""
+    name = {"train": "train-labels-idx1-ubyte.gz", "test": "t10k-labels-idx1-ubyte.gz"}[split]
+    path = FASHION_MNIST / name
+    _need("dataset-fashion-mnist", path.exists())
+    with gzip.open(path) as handle:
+        return np.frombuffer(handle.read(), np.uint8, offset=8)
