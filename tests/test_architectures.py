@@ -7,11 +7,12 @@ import pytest
 import torch
 from conftest import TINY_NETWORK
 
-from gaptorch import Denoiser
+from gaptorch import Denoiser, pseudo_psnr
 from gaptorch.methods.auxiliary import AuxiliaryObjective
 from gaptorch.methods.gap import photon_loss
 from gaptorch.model_folder import ModelSpec, load_model_folder, save_model_folder
 from gaptorch.models import ARCHITECTURES, architecture_config, build, list_architectures
+from gaptorch.models.conditioning import PsnrEmbedding, pseudo_psnr_db
 
 TINY = {"start_filters": 4, "depth": 3, "levels": 4}
 # The cascade has tests/test_cascade.py; ddpm_unet takes (x_t, t): tests/test_ddpm.py.
@@ -132,3 +133,20 @@ def test_gap_training_trains_the_auxiliary_heads(camera_counts):
     assert not torch.equal(heads[0].weight.cpu(), untrained.auxiliary_heads[0].weight)
     assert denoiser.denoise(noisy[:19, :21]).shape == (19, 21)
     assert np.isfinite(denoiser.denoise(noisy[:19, :21])).all()
+
+
+def test_psnr_embedding_reads_each_images_level_including_an_empty_canvas():
+    torch.manual_seed(4)
+    counts = torch.stack(
+        [torch.zeros(1, 8, 8), torch.full((1, 8, 8), 0.5), torch.full((1, 8, 8), 40.0)]
+    )
+    levels = pseudo_psnr_db(counts)
+    assert levels[0] == -float("inf")
+    assert levels[1:].tolist() == pytest.approx([pseudo_psnr(c) for c in counts[1:]], abs=1e-5)
+    embedding = PsnrEmbedding(8)(counts)
+    assert embedding.shape == (3, 8) and torch.isfinite(embedding).all()
+    assert not torch.allclose(embedding[1], embedding[2])
+    layer = PsnrEmbedding(8)
+    image = torch.poisson(torch.full((1, 1, 8, 8), 3.0))
+    shuffled = image.flatten()[torch.randperm(64)].view(1, 1, 8, 8)
+    torch.testing.assert_close(layer(shuffled), layer(image))

@@ -14,11 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from gaptorch.training import Objective
+
 
 class AuxiliaryObjective:
     """Wraps an objective; its loss adds the weighted mean loss of the auxiliary logits."""
 
-    def __init__(self, objective: Any, network: nn.Module) -> None:
+    def __init__(self, objective: Objective, network: nn.Module) -> None:
         self.objective, self.network = objective, network
 
     def pair(
@@ -41,7 +43,7 @@ class AuxiliaryObjective:
         return self.objective.describe(step, total_steps)
 
 
-def with_auxiliary_loss(objective: Any, network: nn.Module) -> Any:
+def with_auxiliary_loss(objective: Objective, network: nn.Module) -> Objective:
     """`objective` wrapped in `AuxiliaryObjective` if `network` has auxiliary logits, else as is."""
     if hasattr(network, "auxiliary_logits"):
         return AuxiliaryObjective(objective, network)
