@@ -3,7 +3,9 @@
 `UNet` builds its parts through small methods (`make_block`, `make_gate`, `context`,
 `condition`, `bottleneck`, `output`) so the variants in `gaptorch.models.variants` change
 one idea each by overriding one or two of them; `unet_variant` gives a variant the full
-constructor signature (the base keywords plus its own), which is its model config.
+constructor signature (the base keywords plus its own), which is its model config. A
+variant stores its own options before calling `UNet.__init__`, which builds the blocks
+through the hooks.
 """
 
 from __future__ import annotations

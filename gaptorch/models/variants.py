@@ -21,8 +21,6 @@ from gaptorch.models.unet import UNet, unet_variant
 class GatedUNet(UNet):
     """Gated residual blocks and conv + attention gates on skips: shut out noise-only features.
 
-    The decoder can suppress encoder features that carry only noise.
-
     All gates are local (convolutions): tiled inference stays exact.
     """
 
