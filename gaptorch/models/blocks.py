@@ -214,9 +214,11 @@ class DynamicConv(nn.Module):
         self.dims, self.dilation, self.temperature = dims, dilation, temperature
         template = conv(dims, in_channels, out_channels, kernel_size, dilation)
         self.padding = template.padding
+        # K perturbed copies of one default initialisation: any mix starts out as an
+        # ordinary, well-scaled convolution, and the copies differ enough to specialise.
         weight = template.weight.detach()
-        self.weight = nn.Parameter(torch.stack([weight * (1 + 0.1 * torch.randn_like(weight))
-                                                for _ in range(kernels)]))
+        copies = [weight * (1 + 0.1 * torch.randn_like(weight)) for _ in range(kernels)]
+        self.weight = nn.Parameter(torch.stack(copies))
         self.bias = nn.Parameter(torch.zeros(kernels, out_channels))
         self.attention = nn.Linear(in_channels, kernels)
 
