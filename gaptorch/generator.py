@@ -121,7 +121,8 @@ class Generator:
 
         Raises:
             ValueError: n < 1, a shape of the wrong length; for DDPM a bad sampler,
-                steps or eta, a trajectory, or a shape off the network's grid.
+                steps or eta, a trajectory, or a shape off the network's grid; for GAP
+                a sampler, steps or eta.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -134,6 +135,8 @@ class Generator:
             if trajectory_every is not None:
                 raise ValueError("trajectory_every applies to GAP generators only")
             return self._generate_ddpm(n, shape, seed, batch_size, sampler, steps, eta)
+        if (sampler, steps, eta) != ("ddim", None, 0.0):
+            raise ValueError("sampler, steps and eta apply to DDPM generators; this one is GAP")
         plan = plan_tiles(
             shape, self.device, network=self.network, images=min(n, batch_size),
             channels=self.channels,

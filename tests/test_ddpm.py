@@ -176,6 +176,21 @@ def test_rgb_ddpm_and_options_it_refuses():
         model.generate(1, seed=0, sampler="euler")
 
 
+def test_gap_generators_refuse_ddpm_sampling_options():
+    images = np.random.default_rng(3).random((4, 16, 16)).astype(np.float32) + 0.5
+    gap = Generator.train(
+        images,
+        axes="SYX",
+        steps=1,
+        seed=0,
+        patch_size=16,
+        batch_size=2,
+        network={"depth": 2, "start_filters": 4, "levels": 4},
+    )
+    with pytest.raises(ValueError, match="apply to DDPM"):
+        gap.generate(1, seed=0, steps=10)
+
+
 def test_gap_train_and_generate_with_a_ddpm_model(tmp_path):
     images = np.random.default_rng(2).random((6, 16, 16)).astype(np.float32)
     tifffile.imwrite(tmp_path / "images.tif", images)
