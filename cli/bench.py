@@ -47,7 +47,7 @@ def _benchmark(name: str, summary: str) -> click.Command:
 
 @click.group()
 def bench() -> None:
-    r"""Run a benchmark; results go to benchmarks/results/.
+    """Run a benchmark; results go to benchmarks/results/.
 
     \b
     Example:

@@ -128,7 +128,7 @@ def denoise(
     quiet: bool,
     fast: FastPaths,
 ) -> None:
-    r"""Denoise image files (MMSE estimate, in the input's units) into OUTPUT.
+    """Denoise image files (MMSE estimate, in the input's units) into OUTPUT.
 
     INPUTS are files, folders (searched recursively) and globs. Outputs keep each
     input's axes and metadata; an existing output is skipped, so rerunning an
@@ -225,7 +225,7 @@ def sample(
     quiet: bool,
     fast: FastPaths,
 ) -> None:
-    r"""Posterior samples of image files ("diversity denoising") into OUTPUT.
+    """Posterior samples of image files ("diversity denoising") into OUTPUT.
 
     For each input NAME: NAME_samples.tif (the N samples on an extra leading axis),
     NAME_mean and NAME_std (per-pixel mean and standard deviation, with the input's

@@ -118,7 +118,7 @@ def generate(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    r"""Generate N new images with a generative model and write them as a TIFF stack.
+    """Generate N new images with a generative model and write them as a TIFF stack.
 
     \b
     Example:

@@ -70,7 +70,7 @@ def _lines(info: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
 @debug_option
 def info(file: str, axes: str | None, as_json: bool) -> None:
-    r"""Show FILE's format, shape, axes, metadata, value range and estimated gain/offset.
+    """Show FILE's format, shape, axes, metadata, value range and estimated gain/offset.
 
     \b
     Example:

@@ -39,7 +39,7 @@ def _summary(folder: Path) -> str:
 )
 @debug_option
 def models(name: str | None, root: Path) -> None:
-    r"""List bundled models and model folders under --path; with NAME, print its card.
+    """List bundled models and model folders under --path; with NAME, print its card.
 
     \b
     Examples:

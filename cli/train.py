@@ -181,7 +181,7 @@ def train(
     name: str | None,
     quiet: bool,
 ) -> None:
-    r"""Train a model on DATA (TIFF or photo files, folders, globs) and write MODELDIR.
+    """Train a model on DATA (TIFF or photo files, folders, globs) and write MODELDIR.
 
     \b
     Example:

@@ -475,3 +475,11 @@ def test_generate_writes_a_stack_and_pngs(tmp_path):
         == 2
     )
     assert "gap-gen-fashion" in gap("generate", "-n", 1, "-o", tmp_path / "h.tif").stderr
+
+
+@pytest.mark.parametrize("command", ["denoise", "sample", "generate", "train", "models", "info", "bench"])
+def test_help_examples_keep_their_line_breaks(command):
+    result = gap(command, "--help")
+    assert result.exit_code == 0
+    assert "\\b" not in result.output and "\b" not in result.output
+    assert "\n  Example" in result.output
