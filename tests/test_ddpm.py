@@ -11,6 +11,7 @@ from gaptorch.cli.main import main
 from gaptorch.methods.ddpm import square_images
 from gaptorch.methods.ddpm_scheduler import MAX_BETA, DDPMScheduler
 from gaptorch.models import build
+from gaptorch.pretrained import HERE
 
 TINY = {"start_filters": 8, "channel_mults": [1, 2], "attention_levels": [1]}
 TRAIN = {"image_size": 16, "timesteps": 40, "batch_size": 4, "network": TINY}
@@ -236,3 +237,12 @@ def test_gap_train_and_generate_with_a_ddpm_model(tmp_path):
     )
     assert generated.exit_code == 0, generated.output
     assert tifffile.imread(tmp_path / "g.tif").shape == (2, 16, 16)
+
+
+@pytest.mark.parametrize("name", ["ddpm-fashion", "gap-gen-fashion"])
+def test_the_bundled_fashion_generators_load_offline_and_generate(name):
+    generator = Generator.from_pretrained(name, device="cpu")
+    options = {"steps": 2} if generator.spec.method == "ddpm" else {"max_psnr": 5.0}
+    images = generator.generate(2, seed=0, **options)
+    assert images.shape == (2, *generator.default_shape) and np.isfinite(images).all()
+    assert "## Quality" in (HERE / name / "README.md").read_text()

@@ -20,7 +20,20 @@ class BundledModel:
     summary: str
 
 
-BUNDLED: dict[str, BundledModel] = {}
+BUNDLED: dict[str, BundledModel] = {
+    "ddpm-fashion": BundledModel(
+        "ddpm-fashion",
+        "b8c3c33998eece8a3a56f67e0c070554a699611fd45ed0c1e80b5ff135aca2c3",
+        "generator",
+        "DDPM, Fashion-MNIST 32x32, small CPU budget (recipe: generator_recipes.py)",
+    ),
+    "gap-gen-fashion": BundledModel(
+        "gap-gen-fashion",
+        "be08d87149ffe320613822cb03fe41ee5154bc92ffd4b78ae931f08662cf5e70",
+        "generator",
+        "GAP generator, Fashion-MNIST 28x28, small CPU budget (recipe: generator_recipes.py)",
+    ),
+}
 DEFAULTS = {"denoiser": "gap-fluo-2d", "generator": "gap-gen-fashion"}
 
 
