@@ -335,7 +335,7 @@ def test_info_shows_axes_pixel_size_and_calibration(tmp_path):
 def test_models_lists_folders_and_prints_cards(tiny_model_dir):
     listing = gap("models", "--path", tiny_model_dir.parent)
     assert listing.exit_code == 0
-    assert "none in this version" in listing.stdout
+    assert "ddpm-fashion: generator" in listing.stdout
     assert f"{tiny_model_dir}: denoiser gap unet (2D, 200 steps)" in listing.stdout
     card = gap("models", tiny_model_dir)
     assert card.exit_code == 0 and card.stdout.startswith("# ")

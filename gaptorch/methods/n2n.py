@@ -10,6 +10,11 @@ numbers. This works for photon counts (any brightness) and for float data with n
 values (Gaussian noise), where dividing by the mean alone would blow up. It also makes
 the estimate independent of a camera's gain and offset: an affine change of units is
 undone exactly, so Noise2Noise models work in data units and need no calibration.
+
+Measured against clean targets (benchmarks/n2n_targets.py: camera at 5 photons per pixel,
+light_unet, batches of 16 64x64 patches, seed 0, one CPU thread; PSNR on held-out rows,
+noisy input 13.37 dB): Noise2Noise 23.01 dB vs 23.60 dB with clean targets after 500
+steps (0.59 dB behind), 23.63 vs 24.05 dB after 1000 steps (0.42 dB behind).
 """
 
 from __future__ import annotations
