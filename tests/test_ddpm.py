@@ -6,7 +6,7 @@ import tifffile
 import torch
 from click.testing import CliRunner
 
-from gaptorch import Generator
+from gaptorch import Generator, training
 from gaptorch.cli.main import main
 from gaptorch.methods.ddpm import square_images
 from gaptorch.methods.ddpm_scheduler import MAX_BETA, DDPMScheduler
@@ -246,3 +246,26 @@ def test_the_bundled_fashion_generators_load_offline_and_generate(name):
     images = generator.generate(2, seed=0, **options)
     assert images.shape == (2, *generator.default_shape) and np.isfinite(images).all()
     assert "## Quality" in (HERE / name / "README.md").read_text()
+
+
+def test_a_resumed_ddpm_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    images = np.random.default_rng(6).random((6, 16, 16)).astype(np.float32)
+    options = {**TRAIN, "steps": 4, "seed": 0, "checkpoint_every": 2}
+    whole = Generator.train(images, method="ddpm", **options)
+    step_seed = training.step_seed
+
+    def crash_at_step_three(seed, rank, step):
+        if step == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return step_seed(seed, rank, step)
+
+    monkeypatch.setattr(training, "step_seed", crash_at_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        Generator.train(images, method="ddpm", checkpoint_dir=str(tmp_path), **options)
+    monkeypatch.setattr(training, "step_seed", step_seed)
+    resumed = Generator.train(
+        images, method="ddpm", checkpoint_dir=str(tmp_path), resume=True, **options
+    )
+    assert resumed.spec.training["steps"] == 4
+    for name, value in whole.network.state_dict().items():
+        torch.testing.assert_close(resumed.network.state_dict()[name], value, atol=0, rtol=0)
