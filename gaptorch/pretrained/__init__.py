@@ -21,6 +21,12 @@ class BundledModel:
 
 
 BUNDLED: dict[str, BundledModel] = {
+    "gap-fluo-2d": BundledModel(
+        "gap-fluo-2d",
+        "2dbf4bf372407bd26df075cb885d5b0aeb535a6ae2ebde0f8c82ba2cf40f7ce0",
+        "denoiser",
+        "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
+    ),
     "ddpm-fashion": BundledModel(
         "ddpm-fashion",
         "b8c3c33998eece8a3a56f67e0c070554a699611fd45ed0c1e80b5ff135aca2c3",
