@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,11 +11,10 @@ from torch import nn
 from gaptorch.axes import Layout
 from gaptorch.config import build_config, take, to_dict
 from gaptorch.data import PatchSampler, split_validation
-from gaptorch.io import read_image
 from gaptorch.methods.ddpm import DDPMObjective, DDPMOptions, square_images, to_unit_range
 from gaptorch.model_folder import ModelSpec
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
-from gaptorch.training_data import Data, _items, infer_network_shape
+from gaptorch.training_data import Data, infer_network_shape, read_items
 from gaptorch.training_setup import run_record, seeded_network
 
 DEFAULT_ARCHITECTURE = "ddpm_unet"
@@ -38,15 +35,8 @@ def load_square_images(
     """
     images: list[torch.Tensor] = []
     sources: list[str] = []
-    for item in _items(data):
-        if isinstance(item, (str, os.PathLike)):
-            array, file_axes = read_image(item)
-            sources.append(str(Path(item)))
-        else:
-            array, file_axes = np.asarray(item), None
-            sources.append(f"array{tuple(array.shape)}")
-        if array.size == 0 or array.ndim < 2:
-            raise ValueError(f"training image {sources[-1]} is empty or has fewer than 2 dims")
+    for array, file_axes, source in read_items(data):
+        sources.append(source)
         batch = Layout.of(array.shape, axes or file_axes, 2, channels).to_model(
             np.asarray(array, np.float32)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,12 @@ class TrainingImages:
         return float(low), float(high)
 
 
-def _items(data: Data) -> list[np.ndarray | str | os.PathLike]:
+def data_items(data: Data) -> list[np.ndarray | str | os.PathLike]:
+    """`data` as a list of arrays and paths.
+
+    Raises:
+        ValueError: empty data.
+    """
     if isinstance(data, (np.ndarray, str, os.PathLike)):
         return [data]
     if isinstance(data, torch.Tensor):
@@ -50,9 +55,27 @@ def _items(data: Data) -> list[np.ndarray | str | os.PathLike]:
     return items
 
 
+def read_items(data: Data) -> Iterator[tuple[np.ndarray, str | None, str]]:
+    """Each item of `data` as (array, axes from its file or None, source name).
+
+    Raises:
+        ValueError: an empty image or one with fewer than 2 dims.
+    """
+    for item in data_items(data):
+        if isinstance(item, (str, os.PathLike)):
+            array, file_axes = read_image(item)
+            source = str(Path(item))
+        else:
+            array, file_axes = np.asarray(item), None
+            source = f"array{tuple(array.shape)}"
+        if array.size == 0 or array.ndim < 2:
+            raise ValueError(f"training image {source} is empty or has fewer than 2 dims")
+        yield array, file_axes, source
+
+
 def infer_network_shape(data: Data, axes: str | None) -> tuple[int, int]:
     """(dims, channels) a new network needs for `data`: 3D when the axes name Z, RGB for C=3."""
-    first = _items(data)[0]
+    first = data_items(data)[0]
     shape = np.shape(first) if not isinstance(first, (str, os.PathLike)) else None
     file_axes = None
     if shape is None:
@@ -86,15 +109,8 @@ def load_training_images(
     images: list[torch.Tensor] = []
     sources: list[str] = []
     calibration: Calibration | None = None
-    for item in _items(data):
-        if isinstance(item, (str, os.PathLike)):
-            array, file_axes = read_image(item)
-            sources.append(str(Path(item)))
-        else:
-            array, file_axes = np.asarray(item), None
-            sources.append(f"array{tuple(array.shape)}")
-        if array.size == 0 or array.ndim < 2:
-            raise ValueError(f"training image {sources[-1]} is empty or has fewer than 2 dims")
+    for array, file_axes, source in read_items(data):
+        sources.append(source)
         layout = Layout.of(array.shape, axes or file_axes, dims, channels)
         if supervision == "self":
             calibration = resolve_calibration(array, gain, offset)

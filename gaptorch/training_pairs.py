@@ -7,33 +7,22 @@ Values stay in data units (float32): Noise2Noise needs no photon counts.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from gaptorch.axes import Layout
-from gaptorch.io import read_image
-from gaptorch.training_data import Data, _items
+from gaptorch.training_data import Data, read_items
 
 
-def _read(
-    item: np.ndarray | str | os.PathLike, axes: str | None, dims: int, channels: int
+def _to_model(
+    array: np.ndarray, file_axes: str | None, source: str, axes: str | None, dims: int, channels: int
 ) -> tuple[np.ndarray, str]:
     """(N, C, *spatial) float32 images of one item, and its source name.
 
     Raises:
-        ValueError: an empty or non-finite image.
+        ValueError: a non-finite image.
     """
-    if isinstance(item, (str, os.PathLike)):
-        array, file_axes = read_image(item)
-        source = str(Path(item))
-    else:
-        array, file_axes = np.asarray(item), None
-        source = f"array{tuple(array.shape)}"
-    if array.size == 0 or array.ndim < 2:
-        raise ValueError(f"training image {source} is empty or has fewer than 2 dims")
     images = Layout.of(array.shape, axes or file_axes, dims, channels).to_model(
         np.asarray(array, np.float32)
     )
@@ -51,8 +40,7 @@ def load_training_pairs(
         ValueError: an odd number of items ("files"), a stack with fewer than two frames
             ("frames"), or pair members of different shapes.
     """
-    items = _items(data)
-    read = [_read(item, axes, dims, channels) for item in items]
+    read = [_to_model(*item, axes, dims, channels) for item in read_items(data)]
     stacked: list[np.ndarray] = []
     sources: list[str] = []
     if pairs == "files":
