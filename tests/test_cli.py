@@ -227,11 +227,23 @@ def test_output_over_input_is_refused_before_any_work(tiny_model_dir, tmp_path):
     assert sha256(tmp_path / "a.tif") == before
 
 
-def test_without_a_model_the_missing_default_is_named(tmp_path):
+def test_without_a_model_the_bundled_default_denoises(tmp_path):
+    write_plain(tmp_path / "a.tif")
+    result = gap("denoise", tmp_path / "a.tif", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert "gap-fluo-2d" in json.loads(tifffile.TiffFile(tmp_path / "out" / "a.tif").pages[0].description)[
+        "gaptorch"]["model"]
+
+
+def test_a_damaged_default_model_is_one_clean_error_line(tmp_path, monkeypatch):
+    from gaptorch.pretrained import BUNDLED, BundledModel
+
+    entry = BUNDLED["gap-fluo-2d"]
+    monkeypatch.setitem(BUNDLED, "gap-fluo-2d", BundledModel(entry.folder, "0" * 64, entry.kind, entry.summary))
     write_plain(tmp_path / "a.tif")
     result = gap("denoise", tmp_path / "a.tif", "-o", tmp_path / "out")
     assert result.exit_code == 2
-    assert "no bundled default model (gap-fluo-2d)" in result.stderr and "--model" in result.stderr
+    assert stderr_lines(result)[-1].startswith("Error: bundled model 'gap-fluo-2d' failed its checksum")
 
 
 def test_dry_run_lists_and_writes_nothing(tiny_model_dir, tmp_path):
