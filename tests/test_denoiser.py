@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from conftest import TINY_NETWORK
 
 from gaptorch import Denoiser, Generator, psnr
