@@ -154,14 +154,18 @@ def measure_train(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_careamics(case: dict[str, Any]) -> dict[str, Any]:
-    """CAREamics Noise2Void prediction (default U-Net, untrained weights) on the same stack."""
+    """CAREamics Noise2Void prediction (default U-Net, untrained weights) on the same stack.
+
+    Written against careamics 0.3 (`create_n2v_config`, `CAREamist.predict(data, ...)`).
+    """
+    import careamics
     from careamics import CAREamist
-    from careamics.config import create_n2v_configuration
+    from careamics.config import create_n2v_config
 
     stack = _stack(tuple(case["shape"])).astype(np.float32)
     dims = case["dims"]
     axes = "ZYX" if dims == 3 else "SYX"
-    config = create_n2v_configuration(
+    config = create_n2v_config(
         experiment_name="throughput",
         data_type="array",
         axes=axes,
@@ -170,19 +174,22 @@ def measure_careamics(case: dict[str, Any]) -> dict[str, Any]:
         num_epochs=1,
     )
     work = Path(case["work"])
-    careamist = CAREamist(config, work_dir=work)
-    tile = case["tile"] or ([min(s, 256) for s in stack.shape[-3:]] if dims == 3 else [512, 512])
-    overlap = [min(48, t // 4) // 2 * 2 for t in tile]
-    careamist.predict(
-        source=stack[:1], data_type="array", axes=axes, tile_size=tile, tile_overlap=overlap
+    careamist = CAREamist(config, work_dir=work, enable_progress_bar=False)
+    tile = case["tile"] or (
+        [min(s, 256) for s in stack.shape[-3:]] if dims == 3 else [min(s, 512) for s in stack.shape[-2:]]
     )
+    overlap = [min(48, t // 4) // 2 * 2 for t in tile]
+
+    def predict(data: np.ndarray) -> None:
+        careamist.predict(data, data_type="array", axes=axes, tile_size=tuple(tile),
+                          tile_overlap=tuple(overlap))
+
+    predict(stack[:1] if dims == 2 else stack)
     if case["device"] == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
-    careamist.predict(
-        source=stack, data_type="array", axes=axes, tile_size=tile, tile_overlap=overlap
-    )
+    predict(stack)
     if case["device"] == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - began
@@ -190,6 +197,7 @@ def measure_careamics(case: dict[str, Any]) -> dict[str, Any]:
         "megapixels_per_second": stack.size / 1e6 / seconds,
         "seconds": seconds,
         "tile": tile,
+        "careamics": careamics.__version__,
         "peak_memory_bytes": _peak_memory(torch.device(case["device"])),
     }
 
