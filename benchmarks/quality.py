@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +110,7 @@ def _previous_rows(paths: list[Path], settings: dict, data: str, methods: tuple[
 
 def run(
     model: str | None, data: str, levels: tuple[float, ...], self_steps: int, samples: int, seed: int,
-    methods: tuple[str, ...], reuse: list[Path] = (), panel_level: float | None = None,
+    methods: tuple[str, ...], reuse: Sequence[Path] = (), panel_level: float | None = None,
 ) -> tuple[dict, list[np.ndarray]]:
     """Score every method at every level.
 
