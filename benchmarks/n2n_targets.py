@@ -24,14 +24,14 @@ from gaptorch import Denoiser, psnr
 RESULTS = Path(__file__).parent / "results"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Train both models and print and save their PSNRs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--photons", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     camera = skimage.data.camera().astype(np.float64)
     clean = camera / camera.mean() * args.photons
     rng = np.random.default_rng(args.seed)

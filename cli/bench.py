@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import click
+
 from gaptorch.cli.errors import GapError
 
 BENCHMARKS = {
@@ -12,6 +13,8 @@ BENCHMARKS = {
     "quality": "Denoising quality (PSNR/SSIM) on simulated photon-limited data.",
     "throughput": "Denoising throughput (megapixels per second) and memory.",
     "psnr_spectrum": "Quality per pseudo-PSNR slice of architectures, a cascade, a curriculum.",
+    "generation": "Fréchet distance of generators' samples (Fashion-MNIST), images per second.",
+    "n2n_targets": "Noise2Noise against clean targets at equal budget (PSNR).",
 }
 
 

@@ -1,0 +1,46 @@
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from gaptorch.benchmarks import generation
+from gaptorch.datasets import FASHION_MNIST
+
+
+@pytest.mark.parametrize(
+    "text, options",
+    [("ddim:50", {"sampler": "ddim", "steps": 50}), ("ddpm", {"sampler": "ddpm"}),
+     ("ddpm:100", {"sampler": "ddpm", "steps": 100})],
+)
+def test_sampling_options_parse(text, options):
+    assert generation.sampling_options(text) == options
+
+
+@pytest.mark.parametrize("text", ["ddim:0", "euler:10", "ddim:", "ddim:x"])
+def test_bad_sampling_options_are_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+        generation.sampling_options(text)
+
+
+def test_the_per_pixel_gaussian_has_the_training_sets_pixel_statistics():
+    rng = np.random.default_rng(0)
+    train = np.clip(rng.normal(np.linspace(60, 190, 16).reshape(4, 4), 20, (4000, 4, 4)), 0, 255)
+    samples = generation.per_pixel_gaussian(train, 4000, rng)
+    assert samples.shape == (4000, 4, 4) and samples.min() >= 0 and samples.max() <= 255
+    np.testing.assert_allclose(samples.mean(axis=0), train.mean(axis=0), atol=1.5)
+    np.testing.assert_allclose(samples.std(axis=0), train.std(axis=0), rtol=0.08)
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")
+def test_the_benchmark_scores_both_bundled_generators_and_the_references(tmp_path):
+    generation.main(["--count", "16", "--ddpm-sampling", "ddim:2", "ddpm:3", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "generation-cpu.json").read_text())
+    rows = {row["model"]: row for row in record["rows"]}
+    assert list(rows) == ["real training images", "per-pixel Gaussian", "ddpm-fashion ddim 2",
+                          "ddpm-fashion ddpm 3", "gap-gen-fashion"]
+    assert record["environment"]["torch"] and record["summary"]["count"] == 16
+    assert rows["ddpm-fashion ddpm 3"]["sampling"] == {"sampler": "ddpm", "steps": 3}
+    assert all(row["images_per_second"] > 0 for row in record["rows"] if "method" in row)
+    assert all((tmp_path / row["grid"]).is_file() for row in record["rows"])
+    assert rows["real training images"]["fd"] < rows["per-pixel Gaussian"]["fd"]
