@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from gaptorch import Denoiser, Generator
+from gaptorch.batch import steps_for_epochs
 from gaptorch.cli.errors import GapError
 from gaptorch.cli.options import (
     IntTuple,
@@ -15,9 +18,6 @@ from gaptorch.cli.options import (
     parse_key_values,
     quiet_debug_options,
 )
-
-from gaptorch import Denoiser, Generator
-from gaptorch.batch import steps_for_epochs
 from gaptorch.io import find_images
 from gaptorch.model_folder import CONFIG_NAME
 from gaptorch.models import list_architectures
@@ -151,6 +151,13 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     "--pattern", multiple=True, metavar="GLOB", help="File names to take from folders (repeatable)."
 )
 @click.option("--name", default=None, help="Model name for its card.")
+@click.option(
+    "--sample-every",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Generators: write a PNG grid of samples to MODELDIR/samples every N steps.",
+)
 @quiet_debug_options
 def train(
     data: tuple[str, ...],
@@ -179,6 +186,7 @@ def train(
     log_csv: Path | None,
     pattern: tuple[str, ...],
     name: str | None,
+    sample_every: int | None,
     quiet: bool,
 ) -> None:
     """Train a model on DATA (TIFF or photo files, folders, globs) and write MODELDIR.
@@ -193,6 +201,9 @@ def train(
             f"{model_dir} already holds a model; --overwrite replaces it, "
             "--resume continues its training"
         )
+    is_generator = method == "ddpm" or as_generator
+    if sample_every is not None and not is_generator:
+        raise GapError("--sample-every applies to generators: add --generator or --method ddpm")
     options = _read_config(config_file)
     flags = {
         "patch_size": patch_size,
@@ -216,6 +227,8 @@ def train(
     )
     options["resume"] = resume or bool(options.get("resume"))
     options["progress"] = not quiet
+    if sample_every is not None:
+        options.update(sample_every=sample_every, sample_dir=str(model_dir / "samples"))
     files = [str(job.source) for job in find_images(data, pattern)]
     steps = steps or options.pop("steps", None)
     seed = seed if seed is not None else options.pop("seed", None)
@@ -230,7 +243,7 @@ def train(
             batch_size=options.get("batch_size", 16),
             dims=dims,
         )
-    cls = Generator if method == "ddpm" or as_generator else Denoiser
+    cls = Generator if is_generator else Denoiser
     model = cls.train(files, method=method, steps=steps, seed=seed, **options)
     model.save_pretrained(model_dir)
     if not quiet:

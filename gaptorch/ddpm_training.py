@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from gaptorch.config import build_config, take, to_dict
 from gaptorch.data import PatchSampler, split_validation
 from gaptorch.methods.ddpm import DDPMObjective, DDPMOptions, square_images, to_unit_range
 from gaptorch.model_folder import ModelSpec
+from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import Data, infer_network_shape, read_items
 from gaptorch.training_setup import run_record, seeded_network
@@ -74,6 +76,7 @@ def train_ddpm(
     if dims != 2:
         raise ValueError(f"ddpm generates 2D images, got dims={dims}")
     name = options.pop("name", None)
+    grids = SampleGrids.take(options)
     ddpm_options = build_config(DDPMOptions, take(options, DDPMOptions), "ddpm")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
     channels = (
@@ -96,22 +99,23 @@ def train_ddpm(
         PatchSampler(validation_images, (size, size), augment=False) if validation_images else None
     )
     objective = DDPMObjective(ddpm_options.scheduler())
-    network, result = run_training(network, objective, train_sampler, validation_sampler, config)
     device = choose_device(config.device)
     spec = ModelSpec(
         kind="generator",
         method="ddpm",
         architecture=architecture,
         network=network_config,
-        training=run_record(
-            result,
-            config,
-            name=name or "ddpm generator",
-            sources=sources,
-            device=device,
-            patch=(size, size),
-        ),
+        training={"patch": (size, size)},
         method_config={**to_dict(ddpm_options), "preprocessing": PREPROCESSING},
         intensity={"low": low, "high": high},
     )
+    monitor = grids.monitor(spec, device, config.steps) if grids else None
+    network, result = run_training(
+        network, objective, train_sampler, validation_sampler, config, monitor
+    )
+    record = run_record(
+        result, config, name=name or "ddpm generator", sources=sources, device=device,
+        patch=(size, size),
+    )
+    spec = replace(spec, training=record)
     return network, spec, device, result

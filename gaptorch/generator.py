@@ -111,7 +111,7 @@ class Generator:
         GAP accumulates photons from an empty canvas until `max_psnr`; the result is
         scaled to the training data's mean intensity (`max_psnr`, `beta`, `max_steps`
         and `trajectory_every` are GAP's). DDPM denoises pure noise with `sampler`
-        "ddim" (`steps`, default 50, and `eta`) or "ddpm" (ancestral, all T steps by
+        "ddim" (`steps`, default min(50, T), and `eta`) or "ddpm" (ancestral, all T steps by
         default, see `gaptorch.methods.ddpm.sample`) and maps [-1, 1] back to the
         training data's range.
 

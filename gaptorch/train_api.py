@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from gaptorch.methods.auxiliary import with_auxiliary_loss
 from gaptorch.methods.gap import GapObjective, GapOptions
 from gaptorch.model_folder import ModelSpec
 from gaptorch.n2n_training import train_n2n
+from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import infer_network_shape, load_training_images
 from gaptorch.training_setup import run_record, seeded_network
@@ -42,6 +44,7 @@ def train_model(
     network_kwargs = dict(options.pop("network", None) or {})
     dims, channels = options.pop("dims", None), options.pop("channels", None)
     name = options.pop("name", None)
+    grids = SampleGrids.take(options) if kind == "generator" else None
     options.setdefault("supervision", "clean" if kind == "generator" else "self")
     gap_options = build_config(GapOptions, take(options, GapOptions), "GAP")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
@@ -62,18 +65,13 @@ def train_model(
     train_sampler = PatchSampler(train_images, patch, augment=config.augment)
     validation_sampler = PatchSampler(validation_images, patch, augment=False) if validation_images else None
     device = choose_device(config.device)
-    network, result = run_training(network, objective, train_sampler, validation_sampler, config)
     data_mean = float(torch.stack([image.float().mean() for image in loaded.images]).mean())
     spec = ModelSpec(
         kind=kind,  # type: ignore[arg-type]
         method=method,  # type: ignore[arg-type]
         architecture=architecture,
         network=network_config,
-        training={
-            **run_record(result, config, name=name or f"{method} {kind}", sources=loaded.sources,
-                         device=device, patch=train_sampler.patch),
-            "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
-        },
+        training={"patch": train_sampler.patch},
         method_config={
             **to_dict(gap_options),
             "schedule": to_dict(schedule) if not isinstance(schedule, tuple) else list(schedule),
@@ -81,4 +79,13 @@ def train_model(
         calibration=to_dict(loaded.calibration) if loaded.calibration and not loaded.calibration.is_identity else None,
         intensity={"mean": data_mean},
     )
+    monitor = grids.monitor(spec, device, config.steps) if grids else None
+    network, result = run_training(
+        network, objective, train_sampler, validation_sampler, config, monitor
+    )
+    spec = replace(spec, training={
+        **run_record(result, config, name=name or f"{method} {kind}", sources=loaded.sources,
+                     device=device, patch=train_sampler.patch),
+        "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
+    })
     return network, spec, device, result

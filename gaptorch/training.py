@@ -276,8 +276,12 @@ def run_training(
     train_sampler: PatchSampler,
     validation_sampler: PatchSampler | None,
     config: TrainConfig,
+    monitor: Callable[[int, nn.Module], None] | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Train `network` in place and return the weights to keep (the EMA copy if enabled).
+
+    `monitor(steps_done, weights)`, if given, is called on the main rank after every step
+    with the weights a run would return now (e.g. to write sample grids).
 
     With `resume`, a run continues from `checkpoint_dir/checkpoint.pt` (weights, optimiser,
     schedule, EMA, random state and log), so an interrupted run ends with the same weights
@@ -349,6 +353,8 @@ def run_training(
                 result.history.append(row)
                 logger.write(row)
             running, counted = 0.0, 0
+        if world.is_main and monitor is not None:
+            monitor(done, ema.shadow if ema is not None else network)
         if world.is_main and checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
             _save_checkpoint(checkpoint, {
                 "step": done, "network": network.state_dict(), "optimizer": optimizer.state_dict(),

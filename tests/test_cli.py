@@ -447,6 +447,7 @@ def test_train_with_epochs_a_config_file_and_the_curriculum(tmp_path):
         (["--architecture", "resnet", "--steps", "2"], "Invalid value for '--architecture'"),
         (["--network-option", "depht=3", "--steps", "2"], "depht"),
         ([], "give --steps or --epochs"),
+        (["--sample-every", "1", "--steps", "2"], "--sample-every applies to generators"),
     ],
 )
 def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path, arguments, message):
@@ -454,6 +455,16 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path, arguments, messag
     result = gap("train", tmp_path / "a.tif", "-o", tmp_path / "m", *arguments)
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_a_generator_with_sample_grids(tmp_path):
+    write_plain(tmp_path / "a.tif", data=counts((4, 16, 16)))
+    result = gap("train", tmp_path / "a.tif", "-o", tmp_path / "m", "--generator", "--steps", 2,
+                 "--sample-every", 1, *TINY_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "m" / "samples").iterdir()) == [
+        "samples-1.png", "samples-2.png"
+    ]
 
 
 def test_generate_writes_a_stack_and_pngs(tmp_path):

@@ -125,8 +125,8 @@ def sample(
 
     "ddpm" runs ancestral steps: all T of them by default (`step`), or, with fewer
     `steps`, DDPM's posterior on the respaced chain (`ddim_step` with eta = 1).
-    "ddim" runs `steps` (default 50) DDIM steps with `eta`. Noise comes from the CPU
-    `generator`, so a seed gives the same images on any device.
+    "ddim" runs `steps` (default 50, or T if fewer) DDIM steps with `eta`. Noise comes
+    from the CPU `generator`, so a seed gives the same images on any device.
 
     Raises:
         ValueError: an unknown sampler, steps outside [1, T], eta < 0.
@@ -135,7 +135,8 @@ def sample(
         raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    count = scheduler.steps if sampler == "ddpm" and steps is None else steps or 50
+    default = scheduler.steps if sampler == "ddpm" else min(50, scheduler.steps)
+    count = steps or default
     times = scheduler.timesteps(count)
     x = torch.randn(shape, generator=generator).to(device)
     for i, t in enumerate(times):
