@@ -7,6 +7,8 @@ ancestral sampling over all 1000 training steps by default). Two references, mea
 the same run at the same sample size, frame the numbers: `--count` real training images
 (the floor a perfect generator reaches) and a trivial generator, a per-pixel Gaussian
 fitted to the 60,000 training images (independent pixels, clipped to [0, 255]).
+With `--inception FILE` (a local TorchScript Inception-v3) the features are Inception's
+and the number is the FID.
 
 Writes results/generation-<device>.json (environment, FD, seconds and images per second
 per row) and a PNG grid of the first 64 samples of each row.
@@ -29,7 +31,13 @@ import numpy as np
 from gaptorch import Generator, datasets
 from gaptorch.benchmarks.common import device_slug, environment, write_results
 from gaptorch.fashion_features import FashionFeatures
-from gaptorch.frechet import FeatureStatistics, feature_statistics, frechet_distance
+from gaptorch.frechet import (
+    Features,
+    FeatureStatistics,
+    feature_statistics,
+    frechet_distance,
+)
+from gaptorch.inception_features import InceptionFeatures
 from gaptorch.io.grid import save_grid
 from gaptorch.training import choose_device
 
@@ -66,7 +74,7 @@ def _slug(text: str) -> str:
 def score(
     label: str,
     images: np.ndarray,
-    features: FashionFeatures,
+    features: Features,
     test: FeatureStatistics,
     grid_prefix: Path,
 ) -> dict[str, object]:
@@ -103,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--device", default=None, help="default: CUDA when available")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--inception", type=Path, default=None, metavar="FILE",
+        help="TorchScript Inception-v3 (inception-2015-12-05.pt): report the FID with its "
+        "features instead of the FD with the bundled classifier's",
+    )
     args = parser.parse_args(argv)
     if args.count < 2:
         parser.error(f"--count must be >= 2, got {args.count}")
@@ -110,7 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     env = environment(device)
     prefix = args.out / f"generation-{device_slug(env)}"
     args.out.mkdir(parents=True, exist_ok=True)
-    features = FashionFeatures.bundled()
+    if args.inception is None:
+        features: Features = FashionFeatures.bundled()
+        metric = "FD (Fashion-MNIST classifier features)"
+    else:
+        features = InceptionFeatures(args.inception, device)
+        metric = f"{InceptionFeatures.name} features of {args.inception.name}"
     test = feature_statistics(features(datasets.fashion_mnist("test")))
     rng = np.random.default_rng(args.seed)
     train = datasets.fashion_mnist("train")
@@ -138,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                 "method": generator.spec.method,
                 "sampling": options or "GAP defaults (max_psnr 30, beta 0.1)",
             })
+    print(f"{metric}, {args.count} images against the test set")
     print(f"{'':>32}  {'FD':>8}  {'images/s':>9}")
     for row in rows:
         speed = f"{row['images_per_second']:9.2f}" if "images_per_second" in row else f"{'-':>9}"
@@ -147,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         env,
         rows,
         {
-            "metric": "FD (Fashion-MNIST classifier features) against the 10,000 test images",
+            "metric": f"{metric} against the 10,000 test images",
             "count": args.count,
             "seed": args.seed,
         },

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from gaptorch.benchmarks import generation
 from gaptorch.datasets import FASHION_MNIST
@@ -34,7 +35,9 @@ def test_the_per_pixel_gaussian_has_the_training_sets_pixel_statistics():
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")
 def test_the_benchmark_scores_both_bundled_generators_and_the_references(tmp_path):
-    generation.main(["--count", "16", "--ddpm-sampling", "ddim:2", "ddpm:3", "--out", str(tmp_path)])
+    generation.main(
+        ["--count", "16", "--ddpm-sampling", "ddim:2", "ddpm:3", "--out", str(tmp_path)]
+    )
     record = json.loads((tmp_path / "generation-cpu.json").read_text())
     rows = {row["model"]: row for row in record["rows"]}
     assert list(rows) == ["real training images", "per-pixel Gaussian", "ddpm-fashion ddim 2",
@@ -44,3 +47,19 @@ def test_the_benchmark_scores_both_bundled_generators_and_the_references(tmp_pat
     assert all(row["images_per_second"] > 0 for row in record["rows"] if "method" in row)
     assert all((tmp_path / row["grid"]).is_file() for row in record["rows"])
     assert rows["real training images"]["fd"] < rows["per-pixel Gaussian"]["fd"]
+
+
+class _Means(torch.nn.Module):
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return x.float().mean(dim=(2, 3))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")
+def test_with_an_inception_file_the_benchmark_reports_fid(tmp_path):
+    torch.jit.save(torch.jit.script(_Means()), str(tmp_path / "inception.pt"))
+    generation.main(["gap-gen-fashion", "--count", "8", "--out", str(tmp_path),
+                     "--inception", str(tmp_path / "inception.pt")])
+    record = json.loads((tmp_path / "generation-cpu.json").read_text())
+    assert record["summary"]["metric"].startswith("FID (Inception-v3) features of inception.pt")
+    assert [row["model"] for row in record["rows"]][-1] == "gap-gen-fashion"
