@@ -17,7 +17,7 @@ from gaptorch.model_folder import ModelSpec
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import Data, infer_network_shape, read_items
-from gaptorch.training_setup import run_record, seeded_network
+from gaptorch.training_setup import ModelOptions, refuse_options, run_record, seeded_network
 
 DEFAULT_ARCHITECTURE = "ddpm_unet"
 PREPROCESSING = "largest central square, bilinear antialiased resize to image_size"
@@ -63,32 +63,25 @@ def train_ddpm(
         ValueError: bad data or option values; gain, offset, patch_size or 3D data.
     """
     options = {**DEFAULTS, **options}
-    for unused in ("gain", "offset", "patch_size"):
-        if options.pop(unused, None) is not None:
-            raise ValueError(
-                f"{unused} does not apply to ddpm: it trains on whole images, "
-                "cropped and resized to image_size, in data units"
-            )
-    axes = options.pop("axes", None)
-    architecture = options.pop("architecture", DEFAULT_ARCHITECTURE)
-    network_kwargs = dict(options.pop("network", None) or {})
-    dims, channels = options.pop("dims", None) or 2, options.pop("channels", None)
-    if dims != 2:
-        raise ValueError(f"ddpm generates 2D images, got dims={dims}")
-    name = options.pop("name", None)
+    refuse_options(
+        options, ("gain", "offset", "patch_size"),
+        "ddpm: it trains on whole images, cropped and resized to image_size, in data units",
+    )
+    model = ModelOptions.take(options, DEFAULT_ARCHITECTURE)
+    if (model.dims or 2) != 2:
+        raise ValueError(f"ddpm generates 2D images, got dims={model.dims}")
     grids = SampleGrids.take(options)
     ddpm_options = build_config(DDPMOptions, take(options, DDPMOptions), "ddpm")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
-    channels = (
-        channels or network_kwargs.pop("in_channels", None) or infer_network_shape(data, axes)[1]
-    )
+    channels = model.channels or model.network.get("in_channels")
+    channels = int(channels or infer_network_shape(data, model.axes)[1])
     size = ddpm_options.image_size
-    images, sources = load_square_images(data, axes=axes, channels=channels, size=size)
+    images, sources = load_square_images(data, axes=model.axes, channels=channels, size=size)
     low = float(min(image.min() for image in images))
     high = float(max(image.max() for image in images))
     scaled = [to_unit_range(image, low, high) for image in images]
     network, network_config = seeded_network(
-        architecture, {**network_kwargs, "dims": 2, "in_channels": channels}, seed
+        model.architecture, model.network_kwargs(2, channels), seed
     )
     grid = getattr(network, "multiples", (1, 1))
     if size % grid[0]:
@@ -103,7 +96,7 @@ def train_ddpm(
     spec = ModelSpec(
         kind="generator",
         method="ddpm",
-        architecture=architecture,
+        architecture=model.architecture,
         network=network_config,
         training={"patch": (size, size)},
         method_config={**to_dict(ddpm_options), "preprocessing": PREPROCESSING},
@@ -114,7 +107,7 @@ def train_ddpm(
         network, objective, train_sampler, validation_sampler, config, monitor
     )
     record = run_record(
-        result, config, name=name or "ddpm generator", sources=sources, device=device,
+        result, config, name=model.name or "ddpm generator", sources=sources, device=device,
         patch=(size, size),
     )
     spec = replace(spec, training=record)

@@ -12,9 +12,8 @@ from gaptorch.data import PatchSampler, split_validation
 from gaptorch.methods.n2n import N2NObjective, N2NOptions
 from gaptorch.model_folder import ModelSpec
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
-from gaptorch.training_data import infer_network_shape
 from gaptorch.training_pairs import load_training_pairs
-from gaptorch.training_setup import run_record, seeded_network
+from gaptorch.training_setup import ModelOptions, refuse_options, run_record, seeded_network
 
 DEFAULT_ARCHITECTURE = "light_unet"
 
@@ -32,27 +31,19 @@ def train_n2n(
         ValueError: bad data or option values; gain or offset (n2n works in data units).
     """
     options = dict(options)
-    for unused in ("gain", "offset"):
-        if options.pop(unused, None) is not None:
-            raise ValueError(
-                f"{unused} does not apply to n2n: Noise2Noise standardises each image "
-                "and works in data units"
-            )
-    axes = options.pop("axes", None)
-    architecture = options.pop("architecture", DEFAULT_ARCHITECTURE)
-    network_kwargs = dict(options.pop("network", None) or {})
-    dims, channels = options.pop("dims", None), options.pop("channels", None)
-    name = options.pop("name", None)
+    refuse_options(
+        options, ("gain", "offset"),
+        "n2n: Noise2Noise standardises each image and works in data units",
+    )
+    model = ModelOptions.take(options, DEFAULT_ARCHITECTURE)
     n2n_options = build_config(N2NOptions, take(options, N2NOptions), "n2n")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
-    inferred_dims, inferred_channels = infer_network_shape(data, axes)
-    dims = dims or network_kwargs.pop("dims", None) or inferred_dims
-    channels = channels or network_kwargs.pop("in_channels", None) or inferred_channels
+    dims, channels = model.shape(data)
     images, sources = load_training_pairs(
-        data, pairs=n2n_options.pairs, axes=axes, dims=dims, channels=channels
+        data, pairs=n2n_options.pairs, axes=model.axes, dims=dims, channels=channels
     )
     network, network_config = seeded_network(
-        architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed
+        model.architecture, model.network_kwargs(dims, channels), seed
     )
     patch = config.patch(dims)
     train_images, validation_images = split_validation(images, config.val_fraction, patch)
@@ -66,12 +57,12 @@ def train_n2n(
     spec = ModelSpec(
         kind="denoiser",
         method="n2n",
-        architecture=architecture,
+        architecture=model.architecture,
         network=network_config,
         training=run_record(
             result,
             config,
-            name=name or "n2n denoiser",
+            name=model.name or "n2n denoiser",
             sources=sources,
             device=choose_device(config.device),
             patch=train_sampler.patch,

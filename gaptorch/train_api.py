@@ -17,8 +17,8 @@ from gaptorch.model_folder import ModelSpec
 from gaptorch.n2n_training import train_n2n
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
-from gaptorch.training_data import infer_network_shape, load_training_images
-from gaptorch.training_setup import run_record, seeded_network
+from gaptorch.training_data import load_training_images
+from gaptorch.training_setup import ModelOptions, run_record, seeded_network
 
 METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap", "ddpm")}
 
@@ -39,25 +39,21 @@ def train_model(
     if method == "ddpm":
         return train_ddpm(data, steps=steps, seed=seed, options=options)
     options = dict(options)
-    axes, gain, offset = options.pop("axes", None), options.pop("gain", None), options.pop("offset", None)
-    architecture = options.pop("architecture", "unet")
-    network_kwargs = dict(options.pop("network", None) or {})
-    dims, channels = options.pop("dims", None), options.pop("channels", None)
-    name = options.pop("name", None)
+    gain, offset = options.pop("gain", None), options.pop("offset", None)
+    model = ModelOptions.take(options, "unet")
     grids = SampleGrids.take(options) if kind == "generator" else None
     options.setdefault("supervision", "clean" if kind == "generator" else "self")
     gap_options = build_config(GapOptions, take(options, GapOptions), "GAP")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
-    inferred_dims, inferred_channels = infer_network_shape(data, axes)
-    dims = dims or network_kwargs.pop("dims", None) or inferred_dims
-    channels = channels or network_kwargs.pop("in_channels", None) or inferred_channels
+    dims, channels = model.shape(data)
     loaded = load_training_images(
-        data, axes=axes, dims=dims, channels=channels, supervision=gap_options.supervision, gain=gain, offset=offset
+        data, axes=model.axes, dims=dims, channels=channels, supervision=gap_options.supervision,
+        gain=gain, offset=offset,
     )
     schedule = gap_options.schedule(loaded.psnr_span)
     objective = GapObjective(schedule, gap_options.supervision)
     network, network_config = seeded_network(
-        architecture, {**network_kwargs, "dims": dims, "in_channels": channels}, seed
+        model.architecture, model.network_kwargs(dims, channels), seed
     )
     objective = with_auxiliary_loss(objective, network)
     patch = config.patch(dims)
@@ -69,7 +65,7 @@ def train_model(
     spec = ModelSpec(
         kind=kind,  # type: ignore[arg-type]
         method=method,  # type: ignore[arg-type]
-        architecture=architecture,
+        architecture=model.architecture,
         network=network_config,
         training={"patch": train_sampler.patch},
         method_config={
@@ -84,7 +80,7 @@ def train_model(
         network, objective, train_sampler, validation_sampler, config, monitor
     )
     spec = replace(spec, training={
-        **run_record(result, config, name=name or f"{method} {kind}", sources=loaded.sources,
+        **run_record(result, config, name=model.name or f"{method} {kind}", sources=loaded.sources,
                      device=device, patch=train_sampler.patch),
         "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
     })

@@ -1,8 +1,10 @@
-"""What every method's trainer shares: a seeded new network and the record of a run."""
+"""What every method's trainer shares: layout and network options, a seeded network, a record."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,6 +13,57 @@ from torch import nn
 from gaptorch.config import to_dict
 from gaptorch.models import architecture_config, build
 from gaptorch.training import TrainConfig, TrainResult
+from gaptorch.training_data import infer_network_shape
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The training options about data layout and network that every method takes."""
+
+    axes: str | None
+    architecture: str
+    network: dict[str, Any]
+    dims: int | None
+    channels: int | None
+    name: str | None
+
+    @classmethod
+    def take(cls, options: dict[str, Any], architecture: str) -> ModelOptions:
+        """Pop these options from `options` (`architecture`: the method's default).
+
+        What is left goes to the method's and the loop's settings.
+        """
+        return cls(
+            axes=options.pop("axes", None),
+            architecture=options.pop("architecture", architecture),
+            network=dict(options.pop("network", None) or {}),
+            dims=options.pop("dims", None),
+            channels=options.pop("channels", None),
+            name=options.pop("name", None),
+        )
+
+    def shape(self, data: Any) -> tuple[int, int]:
+        """(dims, channels): given as options, in `network`, or inferred from `data`."""
+        dims = self.dims or self.network.get("dims")
+        channels = self.channels or self.network.get("in_channels")
+        if dims is None or channels is None:
+            inferred_dims, inferred_channels = infer_network_shape(data, self.axes)
+            dims, channels = dims or inferred_dims, channels or inferred_channels
+        return int(dims), int(channels)
+
+    def network_kwargs(self, dims: int, channels: int) -> dict[str, Any]:
+        """Keywords of the network to build for data of `dims` and `channels`."""
+        return {**self.network, "dims": dims, "in_channels": channels}
+
+
+def refuse_options(options: dict[str, Any], names: Iterable[str], reason: str) -> None:
+    """Pop `names` from `options`; the first that is set raises ValueError.
+
+    The message reads "<name> does not apply to <reason>".
+    """
+    for name in names:
+        if options.pop(name, None) is not None:
+            raise ValueError(f"{name} does not apply to {reason}")
 
 
 def seeded_network(
