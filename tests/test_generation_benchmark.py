@@ -63,3 +63,23 @@ def test_with_an_inception_file_the_benchmark_reports_fid(tmp_path):
     record = json.loads((tmp_path / "generation-cpu.json").read_text())
     assert record["summary"]["metric"].startswith("FID (Inception-v3) features of inception.pt")
     assert [row["model"] for row in record["rows"]][-1] == "gap-gen-fashion"
+
+
+def test_a_generator_card_takes_its_own_rows_and_the_references():
+    from gaptorch.pretrained.generator_recipes import quality_section
+
+    results = {
+        "summary": {"metric": "FD (x)", "count": 1000, "seed": 0},
+        "environment": {"device": "cpu", "cpu_threads": 1, "torch": "2"},
+        "rows": [
+            {"model": "real training images", "fd": 2.9, "reference": "floor"},
+            {"model": "ddpm-fashion ddim 50", "fd": 99.0, "images_per_second": 10.0,
+             "method": "ddpm"},
+            {"model": "gap-gen-fashion", "fd": 70.0, "images_per_second": 5.0, "method": "gap"},
+        ],
+    }
+    text = quality_section("ddpm-fashion", results)
+    assert "| ddpm-fashion ddim 50 | **99.0** | 10 |" in text
+    assert "real training images (floor) | 2.9" in text and "gap-gen-fashion" not in text
+    with pytest.raises(ValueError, match="no row of other"):
+        quality_section("other", results)

@@ -2,22 +2,29 @@
 
     python -m gaptorch.pretrained.generator_recipes ddpm-fashion [--steps N] [--out DIR]
     python -m gaptorch.pretrained.generator_recipes gap-gen-fashion [--steps N] [--out DIR]
+    python -m gaptorch.pretrained.generator_recipes NAME --card-only --quality JSON
 
 Both train on the 60,000 Fashion-MNIST training images (Debian's dataset-fashion-mnist)
 with a small CPU budget; the cards give the FD (Fashion-MNIST classifier features) of
 1,000 samples against the 10,000 test images, measured by `benchmarks/generation.py`
-(`gaptorch.frechet`), next to the FD of 1,000 real training images (the floor).
+(`gaptorch.frechet`), next to its references: 1,000 real training images (the floor)
+and a per-pixel Gaussian (a trivial generator). `--card-only --quality JSON` rewrites a
+card from that benchmark's results.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gaptorch import Generator, datasets
+from gaptorch.io.write import write_atomically
+from gaptorch.model_card import model_card
+from gaptorch.model_folder import CARD_NAME
 
 HERE = Path(__file__).parent
 
@@ -78,6 +85,34 @@ def train(recipe: Recipe, steps: int | None = None, seed: int = 0) -> Generator:
     )
 
 
+def quality_section(name: str, results: dict) -> str:
+    """The card's quality text: this model's rows of a generation benchmark and its references."""
+    summary, rows = results["summary"], results["rows"]
+    env = results["environment"]
+    mine = [r for r in rows if r["model"].split(" ")[0] == name and "method" in r]
+    if not mine:
+        raise ValueError(f"the generation results hold no row of {name}")
+    lines = [
+        f"{summary['metric']}, {summary['count']:,} samples, seed {summary['seed']} "
+        f"(`gap bench generation`, {env['device']}, {env['cpu_threads']} threads, "
+        f"torch {env['torch']}):",
+        "",
+        "| generator | FD | images/s |",
+        "|---|---|---|",
+        *(f"| {r['model']} | **{r['fd']:.1f}** | {r['images_per_second']:g} |" for r in mine),
+        *(f"| {r['model']} ({r['reference']}) | {r['fd']:.1f} | |"
+          for r in rows if "reference" in r),
+    ]
+    return "\n".join(lines)
+
+
+def write_card(name: str, folder: Path, results: dict) -> None:
+    """Rewrite the model card of the generator in `folder` with measured quality."""
+    generator = Generator.from_pretrained(folder, device="cpu")
+    card = model_card(generator.spec, quality_section(name, results))
+    write_atomically(folder / CARD_NAME, lambda path: Path(path).write_text(card))
+
+
 def main() -> None:
     """Train one recipe and write its model folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,11 +120,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--card-only", action="store_true", help="rewrite the card, no training")
+    parser.add_argument("--quality", type=Path, default=None, help="generation benchmark JSON")
     args = parser.parse_args()
+    out = args.out or HERE / args.name
+    quality = json.loads(args.quality.read_text()) if args.quality else None
+    if args.card_only:
+        if quality is None:
+            parser.error("--card-only needs --quality")
+        write_card(args.name, out, quality)
+        return
     began = time.perf_counter()
     generator = train(RECIPES[args.name], args.steps, args.seed)
-    out = args.out or HERE / args.name
     generator.save_pretrained(out)
+    if quality is not None:
+        write_card(args.name, out, quality)
     print(f"wrote {out} in {time.perf_counter() - began:.0f} s")
 
 
