@@ -27,6 +27,12 @@ BUNDLED: dict[str, BundledModel] = {
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
     ),
+    "gap-photo-rgb": BundledModel(
+        "gap-photo-rgb",
+        "29b4885bd4c96d1f8ce92dbcf4166f43e5d0157f474a5ca772cc2e203337190c",
+        "denoiser",
+        "GAP, RGB photos, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
+    ),
     "ddpm-fashion": BundledModel(
         "ddpm-fashion",
         "b8c3c33998eece8a3a56f67e0c070554a699611fd45ed0c1e80b5ff135aca2c3",
