@@ -35,13 +35,13 @@ BUNDLED: dict[str, BundledModel] = {
     ),
     "ddpm-fashion": BundledModel(
         "ddpm-fashion",
-        "b8c3c33998eece8a3a56f67e0c070554a699611fd45ed0c1e80b5ff135aca2c3",
+        "c36c2aef6a8060923e1ffbb48b115eab625e4d83b375f483e403bcfe5b236596",
         "generator",
         "DDPM, Fashion-MNIST 32x32, small CPU budget (recipe: generator_recipes.py)",
     ),
     "gap-gen-fashion": BundledModel(
         "gap-gen-fashion",
-        "be08d87149ffe320613822cb03fe41ee5154bc92ffd4b78ae931f08662cf5e70",
+        "5a08826f6a78e9d453873c26abffd3c7bc272705c61da3574d875f45db43f8bb",
         "generator",
         "GAP generator, Fashion-MNIST 28x28, small CPU budget (recipe: generator_recipes.py)",
     ),

@@ -43,7 +43,7 @@ RECIPES = {
     "ddpm-fashion": Recipe(
         "ddpm-fashion",
         "ddpm",
-        2400,
+        6000,
         {
             "image_size": 32,
             "schedule": "cosine",
@@ -57,7 +57,7 @@ RECIPES = {
     "gap-gen-fashion": Recipe(
         "gap-gen-fashion",
         "gap",
-        2400,
+        6000,
         {
             "batch_size": 32,
             "patch_size": 28,
