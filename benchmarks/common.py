@@ -96,12 +96,15 @@ def environment(device: torch.device) -> dict[str, object]:
     }
 
 
+def slug(text: str) -> str:
+    """A file-name-safe form of `text`: lower case, runs of other characters as "-"."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def device_slug(env: dict[str, object]) -> str:
     """A file-name-safe device name, e.g. "nvidia-h100-80gb-hbm3" or "cpu"."""
     name = str(env["device"])
-    if name.startswith("cpu"):
-        return "cpu"
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return "cpu" if name.startswith("cpu") else slug(name)
 
 
 def row(

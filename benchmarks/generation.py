@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from gaptorch import Generator, datasets
-from gaptorch.benchmarks.common import device_slug, environment, write_results
+from gaptorch.benchmarks.common import device_slug, environment, slug, write_results
 from gaptorch.fashion_features import FashionFeatures
 from gaptorch.frechet import (
     Features,
@@ -67,10 +67,6 @@ def per_pixel_gaussian(train: np.ndarray, count: int, rng: np.random.Generator) 
     return np.clip(rng.normal(mean, std, (count, *mean.shape)), 0.0, 255.0)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def score(
     label: str,
     images: np.ndarray,
@@ -79,7 +75,7 @@ def score(
     grid_prefix: Path,
 ) -> dict[str, object]:
     """The FD row of `images` (and their grid, written beside the JSON)."""
-    grid = save_grid(f"{grid_prefix}-{_slug(label)}.png", images[:GRID_SAMPLES], columns=8)
+    grid = save_grid(f"{grid_prefix}-{slug(label)}.png", images[:GRID_SAMPLES], columns=8)
     fd = frechet_distance(feature_statistics(features(images)), test)
     return {"model": label, "fd": round(fd, 2), "grid": grid.name}
 
