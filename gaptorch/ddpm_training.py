@@ -16,7 +16,7 @@ from gaptorch.methods.ddpm import DDPMObjective, DDPMOptions, square_images, to_
 from gaptorch.model_folder import ModelSpec
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
-from gaptorch.training_data import Data, infer_network_shape, read_items
+from gaptorch.training_data import Data, read_items
 from gaptorch.training_setup import ModelOptions, refuse_options, run_record, seeded_network
 
 DEFAULT_ARCHITECTURE = "ddpm_unet"
@@ -73,8 +73,7 @@ def train_ddpm(
     grids = SampleGrids.take(options)
     ddpm_options = build_config(DDPMOptions, take(options, DDPMOptions), "ddpm")
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
-    channels = model.channels or model.network.get("in_channels")
-    channels = int(channels or infer_network_shape(data, model.axes)[1])
+    _, channels = model.shape(data)  # DDPM is 2D whatever dims the data would suggest
     size = ddpm_options.image_size
     images, sources = load_square_images(data, axes=model.axes, channels=channels, size=size)
     low = float(min(image.min() for image in images))
