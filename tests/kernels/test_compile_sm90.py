@@ -165,4 +165,5 @@ def test_every_kernel_compiles_for_sm90():
             if "ptxas" in str(error).lower():
                 pytest.skip(f"cannot assemble for sm_90 here: {error}")
             raise
+        assert isinstance(cubin, bytes) and cubin, f"{name}: the compiler returned no cubin"
         print(f"{name} (warps={num_warps}): {resource_usage(cuobjdump, cubin)}")
