@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -56,3 +58,19 @@ def test_unknown_architecture_and_keywords_are_named():
         build("unet", colour=3)
     with pytest.raises(ValueError, match="dims"):
         build("unet", dims=4)
+
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_log_skip_adds_gated_log_counts_to_the_logits(dims):
+    network = build("unet", dims=dims, depth=2, start_filters=4, log_skip=True)
+    torch.nn.init.zeros_(network.head.weight)
+    torch.nn.init.zeros_(network.head.bias)
+    size = (*([3] * (dims - 2)), 11, 13)
+    bright = torch.full((1, 1, *size), 50.0)  # local mean 50, gate 50**2 / (50**2 + 30**2)
+    torch.testing.assert_close(network(bright), torch.full_like(bright, 2500 / 3400 * math.log(51)))
+    dark = torch.zeros(1, 1, *size)
+    dark[..., 5, 6] = 1.0  # one photon: a gate of 1e-8, no spike for the network to undo
+    with torch.no_grad():
+        assert float(network(dark).max()) < 1e-6
+    assert architecture_config("unet")["log_skip"] is False  # saved models without it load unchanged

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from gaptorch.models.blocks import (
     Merge,
@@ -47,6 +48,9 @@ class UNet(nn.Module):
         up_mode: "transpose" or "upsample" (resize + 1x1 conv).
         merge_mode: "add" or "concat" skips.
         pool_z: pool along Z too (3D only); False keeps thin stacks' Z resolution.
+        log_skip: add `LogSkip` (about log(counts) where the image is bright) to the
+            logits, so the network learns a correction to the noisy input instead of
+            the input itself.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class UNet(nn.Module):
         up_mode: UpMode = "transpose",
         merge_mode: MergeMode = "add",
         pool_z: bool = True,
+        log_skip: bool = False,
     ) -> None:
         super().__init__()
         if dims not in (2, 3):
@@ -88,6 +93,7 @@ class UNet(nn.Module):
         self.gates = nn.ModuleList(self.make_gate(dims, widths[i]) for i in decoder)
         self.head = conv(dims, widths[0], in_channels, kernel_size=1)
         self.block_radius = int(getattr(self.down[0], "radius", 3))
+        self.log_skip = LogSkip(dims) if log_skip else None
 
     def make_block(self, dims: int, in_channels: int, out_channels: int) -> nn.Module:
         """The convolution block of one level (encoder and decoder)."""
@@ -119,7 +125,8 @@ class UNet(nn.Module):
 
         `block_radius` pixels per block and level (three 3x3 convolutions: 3), pooling
         windows going down, and upsampling (counted as one coarse pixel either side)
-        coming up. Tiling uses it to choose the overlap.
+        coming up; the log skip's window, if wider, bounds it instead (the skip runs beside
+        the U-Net, not after it). Tiling uses it to choose the overlap.
         """
         radii = []
         for factor in self.pool_factor:
@@ -132,7 +139,7 @@ class UNet(nn.Module):
             for _ in range(self.depth - 1):
                 scale //= factor
                 radius += factor * scale + self.block_radius * scale
-            radii.append(radius)
+            radii.append(max(radius, self.log_skip.radius) if self.log_skip else radius)
         return tuple(radii)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
@@ -153,7 +160,36 @@ class UNet(nn.Module):
             x = block(self.merge(upsampled, gate(skip, upsampled)))
             x = self.condition(x, self.depth + j, context)
             features.append(x)
-        return self.output(features, crop)
+        logits = self.output(features, crop)
+        return logits if self.log_skip is None else logits + self.log_skip(counts)
+
+
+class LogSkip(nn.Module):
+    """`g * log1p(x)` with the gate `g = m**2 / (m**2 + 30**2)` of the local mean count m.
+
+    Bright regions of a photon image are already good estimates of themselves, and
+    logits = log(x) reproduce them, so there the network only learns a correction. At
+    a few photons per pixel log1p(x) is a spike at every photon that the network would
+    have to unlearn; the gate switches it off there (half on at 30 photons per pixel,
+    where shot noise is 18 %). m averages a (2 * radius + 1)-wide window, so a tile's
+    output still depends only on nearby pixels. Measured on gap-fluo-2d's recipe (1000
+    steps): this fixed gate beat m / (m + m0) with m0 learnt, and a learnt half point
+    and slope, below 8 photons per pixel and matched them above.
+    """
+
+    half_point = 30.0
+
+    def __init__(self, dims: int, radius: int = 8) -> None:
+        super().__init__()
+        self.radius = radius
+        self.pool = {2: nn.AvgPool2d, 3: nn.AvgPool3d}[dims](2 * radius + 1, stride=1)
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        margin = [self.radius] * (2 * (counts.dim() - 2))
+        inside = torch.ones_like(counts[:1, :1])
+        local_mean = self.pool(F.pad(counts, margin)) / self.pool(F.pad(inside, margin))
+        gate = local_mean**2 / (local_mean**2 + self.half_point**2)
+        return gate * torch.log1p(counts)
 
 
 class _PassSkip(nn.Module):
