@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from gaptorch import Denoiser
 from gaptorch.benchmarks.baselines import denoise_anscombe
-from gaptorch.benchmarks.quality import _previous_rows, crop_center, score
+from gaptorch.benchmarks.quality import _network_of, _previous_rows, crop_center, score
 
 SETTINGS = {"levels": [2.0], "seed": 0}
 
@@ -47,3 +48,9 @@ def test_the_anscombe_baseline_beats_the_noisy_input_and_keeps_the_photon_scale(
     assert scores["psnr"] > score([noisy.astype(float)], [rate], rgb=False)["psnr"] + 3
     assert abs(estimate.mean() - rate.mean()) < 0.05 * rate.mean()
     assert crop_center(estimate, 16).shape == (16, 16)
+
+
+def test_gap_self_takes_the_bundled_network_without_its_log_skip():
+    assert Denoiser.from_pretrained("gap-fluo-2d").spec.network["log_skip"] is True
+    network = _network_of("gap-fluo-2d")
+    assert network["start_filters"] == 16 and "log_skip" not in network and "dims" not in network

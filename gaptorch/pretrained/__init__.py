@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "2dbf4bf372407bd26df075cb885d5b0aeb535a6ae2ebde0f8c82ba2cf40f7ce0",
+        "50acfebefaf1d5c56be5d185833786dc68d4c0601275107e655cc4233367cf02",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
     ),
