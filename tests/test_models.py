@@ -59,7 +59,6 @@ def test_unknown_architecture_and_keywords_are_named():
         build("unet", dims=4)
 
 
-
 @pytest.mark.parametrize("dims", [2, 3])
 def test_log_skip_adds_gated_log_counts_to_the_logits(dims):
     network = build("unet", dims=dims, depth=2, start_filters=4, log_skip=True)

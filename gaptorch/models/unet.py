@@ -174,7 +174,7 @@ class LogSkip(nn.Module):
     where shot noise is 18 %). m averages a (2 * radius + 1)-wide window, so a tile's
     output still depends only on nearby pixels. Measured on gap-fluo-2d's recipe (1000
     steps): this fixed gate beat m / (m + m0) with m0 learnt, and a learnt half point
-    and slope, below 8 photons per pixel and matched them above.
+    and slope, below 8 photons per pixel and was within 0.3 dB of them above.
     """
 
     half_point = 30.0
