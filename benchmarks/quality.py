@@ -157,11 +157,14 @@ def run(
         if level == panel_level:
             panel.append(crop_center(rates[0], 128))
     rows.sort(key=lambda r: (r["photons"], r["method"] != "noisy"))
+    channel_axis = -1 if rgb else None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     results = {
         "benchmark": "quality",
         "data": data,
         "images": len(clean_images),
+        # Above these levels the "clean" reference is noisier than the simulated input.
+        "reference_photons": [round(datasets.noise_equivalent_photons(c, channel_axis), 1) for c in clean_images],
         "model": model or DEFAULTS["denoiser"],
         "settings": settings,
         "environment": environment(device),

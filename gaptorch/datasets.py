@@ -52,6 +52,25 @@ def intensity(image: np.ndarray) -> np.ndarray:
     return np.clip(image - np.percentile(image, 0.5), 0, None)
 
 
+def noise_equivalent_photons(clean: np.ndarray, channel_axis: int | None = None) -> float:
+    """Mean photons per pixel at which shot noise equals the image's own noise.
+
+    The sources are bright but not noise-free (8-bit, camera noise): counts simulated
+    above this level are less noisy than the "clean" image itself, so a denoiser trained
+    there learns to keep pixel noise, and PSNR against it measures the reference's noise.
+    Its own noise is the wavelet estimate of scikit-image's `estimate_sigma` on the image
+    scaled to mean 1; shot noise at L photons per pixel is 1 / sqrt(L) of that mean.
+    """
+    from skimage.restoration import estimate_sigma
+
+    image = np.asarray(clean, np.float64)
+    mean = float(image.mean())
+    if mean <= 0:
+        raise ValueError("the image is all zeros: it has no photon level")
+    sigma = float(np.mean(estimate_sigma(image / mean, channel_axis=channel_axis)))
+    return float("inf") if sigma <= np.finfo(np.float64).eps else 1.0 / sigma**2
+
+
 def simulate_counts(clean: np.ndarray, photons: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The clean image scaled to `photons` per pixel on average, and Poisson counts of it."""
     rate = np.asarray(clean, np.float64) * (photons / max(float(np.mean(clean)), 1e-12))
