@@ -53,9 +53,14 @@ def crop_center(image: np.ndarray, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+def _channel_axis(rgb: bool) -> int | None:
+    """The channel axis of the images: last for RGB photos, none for grayscale."""
+    return -1 if rgb else None
+
+
 def score(estimates: list[np.ndarray], clean: list[np.ndarray], rgb: bool) -> dict[str, float]:
     """Mean PSNR and SSIM over images, in photon units."""
-    channel_axis = -1 if rgb else None
+    channel_axis = _channel_axis(rgb)
     return {
         "psnr": float(np.mean([psnr(e, c) for e, c in zip(estimates, clean)])),
         "ssim": float(np.mean([ssim(e, c, channel_axis=channel_axis) for e, c in zip(estimates, clean)])),
@@ -85,7 +90,7 @@ def posterior_mean(denoiser: Denoiser, axes: str, samples: int, seed: int) -> Me
 
 def anscombe_method(rgb: bool) -> Method:
     """Anscombe + Gaussian denoiser + exact unbiased inverse."""
-    return lambda noisy: [denoise_anscombe(n, channel_axis=-1 if rgb else None) for n in noisy]
+    return lambda noisy: [denoise_anscombe(n, channel_axis=_channel_axis(rgb)) for n in noisy]
 
 
 def _network_of(model: str | None) -> dict:
@@ -157,14 +162,15 @@ def run(
         if level == panel_level:
             panel.append(crop_center(rates[0], 128))
     rows.sort(key=lambda r: (r["photons"], r["method"] != "noisy"))
-    channel_axis = -1 if rgb else None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     results = {
         "benchmark": "quality",
         "data": data,
         "images": len(clean_images),
         # Above these levels the "clean" reference is noisier than the simulated input.
-        "reference_photons": [round(datasets.noise_equivalent_photons(c, channel_axis), 1) for c in clean_images],
+        "reference_photons": [
+            round(datasets.noise_equivalent_photons(c, _channel_axis(rgb)), 1) for c in clean_images
+        ],
         "model": model or DEFAULTS["denoiser"],
         "settings": settings,
         "environment": environment(device),
