@@ -80,7 +80,7 @@ class TrainConfig:
         resume: continue from `checkpoint_dir/checkpoint.pt` if it exists.
         seed: makes crops, augmentation, splits and initialisation reproducible.
         device: "cpu", "cuda", "cuda:1", or None for CUDA when available.
-        amp: bf16 autocast on CUDA (loss in float32).
+        amp: bf16 autocast on CUDA and on CPUs that compute bf16 natively (loss in float32).
         channels_last: channels-last memory format for 2D networks on CUDA.
         compile: torch.compile the network; None compiles on CUDA only (see
             `gaptorch.acceleration`).
@@ -143,7 +143,7 @@ class TrainConfig:
     @property
     def fast(self) -> FastPaths:
         """The fast paths this run uses."""
-        return FastPaths(bf16=self.amp, channels_last=self.channels_last, compile=self.compile)
+        return FastPaths(bf16=self.amp, bf16_cpu=self.amp, channels_last=self.channels_last, compile=self.compile)
 
     @property
     def warmup(self) -> int:

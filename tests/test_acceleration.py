@@ -90,3 +90,24 @@ def test_compiled_network_matches_eager_on_cpu():
     x = torch.poisson(torch.full((1, 1, 32, 32), 2.0))
     with torch.no_grad():
         torch.testing.assert_close(module(x), network(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_autocast_only_where_asked_for_and_native(monkeypatch, native):
+    monkeypatch.setattr(acceleration, "cpu_computes_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    with FastPaths(bf16_cpu=True).autocast(cpu):
+        assert torch.is_autocast_enabled("cpu") is native
+    with FastPaths().autocast(cpu):  # inference default: float32 logits
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_training_asks_for_cpu_bf16_and_amp_off_turns_it_off():
+    from gaptorch.training import TrainConfig
+
+    assert TrainConfig(steps=1).fast.bf16_cpu
+    assert not TrainConfig(steps=1, amp=False).fast.bf16_cpu
+
+
+def test_cpu_bf16_probe_answers_a_bool():
+    assert isinstance(acceleration.cpu_computes_bf16(), bool)
