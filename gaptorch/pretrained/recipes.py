@@ -260,6 +260,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--compare-supervision", action="store_true")
     parser.add_argument(
+        "--comparison",
+        type=Path,
+        default=None,
+        help="supervision comparison JSON, written by --compare-supervision and read for the "
+        "card (default: benchmarks/results/supervision-NAME.json)",
+    )
+    parser.add_argument(
         "--card-only",
         action="store_true",
         help="rewrite the model card of the trained model (with --quality)",
@@ -275,15 +282,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     recipe = RECIPES[args.name]
+    comparison_path = args.comparison or Path("benchmarks/results") / f"supervision-{recipe.name}.json"
     if args.compare_supervision:
         result = compare_supervision(recipe, args.steps or 1200, args.work)
-        path = args.work / f"{recipe.name}-supervision.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {path}")
+        comparison_path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(result, indent=2) + "\n"
+        write_atomically(comparison_path, lambda p: Path(p).write_text(text))
+        print(f"wrote {comparison_path}")
         return
     out = args.out or HERE / recipe.name
-    comparison_path = args.work / f"{recipe.name}-supervision.json"
     comparison = json.loads(comparison_path.read_text()) if comparison_path.is_file() else None
     quality = json.loads(args.quality.read_text()) if args.quality else None
     if args.card_only:
