@@ -46,15 +46,26 @@ def _denoise_unit_gaussian(z: np.ndarray, channel_axis: int | None) -> np.ndarra
             out = bm3d.bm3d(scaled, sigma_psd=sigma)
         else:
             planes = np.moveaxis(scaled, channel_axis, 0)
-            out = np.moveaxis(np.stack([bm3d.bm3d(p, sigma_psd=sigma) for p in planes]), 0, channel_axis)
+            out = np.moveaxis(
+                np.stack([bm3d.bm3d(p, sigma_psd=sigma) for p in planes]), 0, channel_axis
+            )
     else:
         from skimage.restoration import denoise_nl_means
 
-        out = denoise_nl_means(scaled, h=0.8 * sigma, sigma=sigma, fast_mode=True, channel_axis=channel_axis,
-                               patch_size=5, patch_distance=6)
+        out = denoise_nl_means(
+            scaled,
+            h=0.8 * sigma,
+            sigma=sigma,
+            fast_mode=True,
+            channel_axis=channel_axis,
+            patch_size=5,
+            patch_distance=6,
+        )
     return np.asarray(out, np.float64) * span + low
 
 
 def denoise_anscombe(counts: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
     """Denoise Poisson counts: Anscombe, BM3D (or NLM), exact unbiased inverse; float32."""
-    return inverse_anscombe(_denoise_unit_gaussian(anscombe(counts), channel_axis)).astype(np.float32)
+    return inverse_anscombe(_denoise_unit_gaussian(anscombe(counts), channel_axis)).astype(
+        np.float32
+    )

@@ -47,7 +47,7 @@ GRID_SAMPLES = 64
 
 
 def sampling_options(text: str) -> dict[str, object]:
-    """"ddim:50" -> {"sampler": "ddim", "steps": 50}; "ddpm" (no steps) -> all of them.
+    """ "ddim:50" -> {"sampler": "ddim", "steps": 50}; "ddpm" (no steps) -> all of them.
 
     Raises:
         argparse.ArgumentTypeError: not SAMPLER[:STEPS] with a known sampler.
@@ -95,20 +95,27 @@ def main(argv: list[str] | None = None) -> None:
     """Score the references and each generator; print and save the FDs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "models", nargs="*", default=list(DEFAULT_MODELS),
+        "models",
+        nargs="*",
+        default=list(DEFAULT_MODELS),
         help="model folders or bundled generator names (default: the bundled ones)",
     )
     parser.add_argument("--count", type=int, default=1000, help="images per row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--ddpm-sampling", nargs="+", type=sampling_options,
+        "--ddpm-sampling",
+        nargs="+",
+        type=sampling_options,
         default=[{"sampler": "ddim", "steps": 50}, {"sampler": "ddpm"}],
         help="DDPM samplers to score: ddim[:STEPS] or ddpm[:STEPS] (default: ddim:50 ddpm)",
     )
     parser.add_argument("--device", default=None, help="default: CUDA when available")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
-        "--inception", type=Path, default=None, metavar="FILE",
+        "--inception",
+        type=Path,
+        default=None,
+        metavar="FILE",
         help="TorchScript Inception-v3 (inception-2015-12-05.pt): report the FID with its "
         "features instead of the FD with the bundled classifier's",
     )
@@ -146,12 +153,14 @@ def main(argv: list[str] | None = None) -> None:
         for options in settings:
             label = f"{name} {options['sampler']} {options['steps']}" if options else name
             images, speed = timed(generator.generate, args.count, seed=args.seed, **options)
-            rows.append({
-                **score(label, images, features, test, prefix),
-                **speed,
-                "method": generator.spec.method,
-                "sampling": options or "GAP defaults (max_psnr 30, beta 0.1)",
-            })
+            rows.append(
+                {
+                    **score(label, images, features, test, prefix),
+                    **speed,
+                    "method": generator.spec.method,
+                    "sampling": options or "GAP defaults (max_psnr 30, beta 0.1)",
+                }
+            )
     print(f"{metric}, {args.count} images against the test set")
     print(f"{'':>32}  {'FD':>8}  {'images/s':>9}")
     for row in rows:

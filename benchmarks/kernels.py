@@ -11,7 +11,8 @@ GB/s counts the bytes an op must move per pixel (BYTES_PER_PIXEL), the same coun
 an op's Triton and reference providers. Writes benchmarks/results/kernels-<device>.json
 and prints a table. Without CUDA only the torch providers run, at reduced sizes.
 
-    python -m gaptorch.benchmarks.kernels [--sizes 256 1024 2048 4096] [--photons 0.1 1 1000] [--quick]
+    python -m gaptorch.benchmarks.kernels [--sizes 256 1024 2048 4096] \
+        [--photons 0.1 1 1000] [--quick]
 """
 
 from __future__ import annotations

@@ -176,13 +176,16 @@ def measure_careamics(case: dict[str, Any]) -> dict[str, Any]:
     work = Path(case["work"])
     careamist = CAREamist(config, work_dir=work, enable_progress_bar=False)
     tile = case["tile"] or (
-        [min(s, 256) for s in stack.shape[-3:]] if dims == 3 else [min(s, 512) for s in stack.shape[-2:]]
+        [min(s, 256) for s in stack.shape[-3:]]
+        if dims == 3
+        else [min(s, 512) for s in stack.shape[-2:]]
     )
     overlap = [min(48, t // 4) // 2 * 2 for t in tile]
 
     def predict(data: np.ndarray) -> None:
-        careamist.predict(data, data_type="array", axes=axes, tile_size=tuple(tile),
-                          tile_overlap=tuple(overlap))
+        careamist.predict(
+            data, data_type="array", axes=axes, tile_size=tuple(tile), tile_overlap=tuple(overlap)
+        )
 
     predict(stack[:1] if dims == 2 else stack)
     if case["device"] == "cuda":

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import click
-from gaptorch.cli.options import check_axes, debug_option
 
+from gaptorch.cli.options import check_axes, debug_option
 from gaptorch.io.info import image_info
 
 

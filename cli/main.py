@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import click
+
+from gaptorch import __version__
 from gaptorch.cli.bench import bench
 from gaptorch.cli.demo import demo
 from gaptorch.cli.denoise import denoise, sample
@@ -14,8 +16,6 @@ from gaptorch.cli.info import info
 from gaptorch.cli.models import models
 from gaptorch.cli.options import debug_flag
 from gaptorch.cli.train import train
-
-from gaptorch import __version__
 
 
 class _Group(click.Group):

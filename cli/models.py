@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from gaptorch.cli.errors import GapError
-from gaptorch.cli.options import debug_option
 
 from gaptorch import list_models
+from gaptorch.cli.errors import GapError
+from gaptorch.cli.options import debug_option
 from gaptorch.model_folder import CARD_NAME, find_model_folders, read_model_spec
 from gaptorch.pretrained import BUNDLED, DEFAULTS, HERE
 

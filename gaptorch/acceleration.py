@@ -2,10 +2,11 @@
 
 bf16 autocast acts on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX) where asked
 for (training: half the step time on such a CPU, measured); it keeps softmax and losses in
-float32: callers cast outputs with `.float()`. channels_last acts on CUDA only; torch.compile is opt-in for inference and
-on by default for CUDA training, where thousands of steps amortise the compilation
-(inductor caches compiled graphs on disk between runs); a compile that fails falls back
-to eager execution with a warning, never an error.
+float32: callers cast outputs with `.float()`. channels_last acts on CUDA only;
+torch.compile is opt-in for inference and on by default for CUDA training, where
+thousands of steps amortise the compilation (inductor caches compiled graphs on disk
+between runs); a compile that fails falls back to eager execution with a warning, never
+an error.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class FastPaths:
 def cpu_computes_bf16() -> bool:
     """Whether this CPU has native bf16 matrix instructions (else bf16 is emulated, slower)."""
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
     except (AttributeError, RuntimeError):  # a build without the oneDNN probe
         return False
 
@@ -83,7 +86,9 @@ def prepare(network: nn.Module, device: torch.device, fast: FastPaths) -> nn.Mod
     return network
 
 
-def compiled(module: nn.Module, device: torch.device, fast: FastPaths, *, training: bool) -> nn.Module:
+def compiled(
+    module: nn.Module, device: torch.device, fast: FastPaths, *, training: bool
+) -> nn.Module:
     """`module` compiled when `fast` says so (with an eager fallback), else `module`."""
     return _CompiledOrEager(module) if fast.compiles(device, training) else module
 
@@ -101,7 +106,9 @@ class _CompiledOrEager(nn.Module):
             try:
                 return self._compiled(*args)
             except Exception as error:  # a backend failure must not stop the run
-                LOG.warning("torch.compile failed (%s); running eagerly", str(error).splitlines()[0])
+                LOG.warning(
+                    "torch.compile failed (%s); running eagerly", str(error).splitlines()[0]
+                )
                 self._compiled = None
         return self.network(*args)
 

@@ -27,11 +27,15 @@ def validate_axes(axes: str, ndim: int) -> str:
     axes = axes.upper()
     unknown = sorted(set(axes) - set(ALPHABET))
     if unknown:
-        raise ValueError(f"axes {axes!r} has unknown letter(s) {''.join(unknown)}; use letters of {ALPHABET}")
+        raise ValueError(
+            f"axes {axes!r} has unknown letter(s) {''.join(unknown)}; use letters of {ALPHABET}"
+        )
     if len(set(axes)) != len(axes):
         raise ValueError(f"axes {axes!r} repeats a letter")
     if len(axes) != ndim:
-        raise ValueError(f"axes {axes!r} has {len(axes)} letters for an image with {ndim} dimensions")
+        raise ValueError(
+            f"axes {axes!r} has {len(axes)} letters for an image with {ndim} dimensions"
+        )
     if "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes {axes!r} must contain Y and X")
     return axes
@@ -60,7 +64,9 @@ def default_axes(shape: tuple[int, ...], dims: int, channels: int) -> str:
             return "SYXC"
         if dims == 3:
             return "TZYX"
-    raise ValueError(f"cannot guess the axes of an image of shape {shape}; pass axes (letters of {ALPHABET})")
+    raise ValueError(
+        f"cannot guess the axes of an image of shape {shape}; pass axes (letters of {ALPHABET})"
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,11 @@ class Layout:
                 match the model.
         """
         shape = tuple(int(s) for s in shape)
-        axes = validate_axes(axes, len(shape)) if axes is not None else default_axes(shape, dims, channels)
+        axes = (
+            validate_axes(axes, len(shape))
+            if axes is not None
+            else default_axes(shape, dims, channels)
+        )
         if dims == 3 and "Z" not in axes:
             raise ValueError(f"a 3D model needs a Z axis, got axes {axes!r}")
         if channels > 1:
@@ -119,7 +129,9 @@ class Layout:
     @property
     def batch_size(self) -> int:
         """Number of (C, *spatial) images in N."""
-        return int(np.prod([self.shape[self.axes.index(a)] for a in self.batch_axes], dtype=np.int64))
+        return int(
+            np.prod([self.shape[self.axes.index(a)] for a in self.batch_axes], dtype=np.int64)
+        )
 
     def to_model(self, image: np.ndarray) -> np.ndarray:
         """(N, C, *spatial) view or copy of `image`."""

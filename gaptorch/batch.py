@@ -162,8 +162,15 @@ def merge_summaries(summary: BatchSummary, world: World) -> BatchSummary:
     if not world.distributed:
         return summary
     portable = [
-        FileResult(r.source, r.outputs, r.status, r.seconds, r.pixels, r.calibration,
-                   RuntimeError(r.message) if r.error is not None else None)
+        FileResult(
+            r.source,
+            r.outputs,
+            r.status,
+            r.seconds,
+            r.pixels,
+            r.calibration,
+            RuntimeError(r.message) if r.error is not None else None,
+        )
         for r in summary.results
     ]
     parts = gather((portable, summary.seconds), world)
@@ -411,7 +418,14 @@ def denoise_file(
 
         if world is not None and world.distributed:
             _write_sharded(
-                output, image, blocks, conversion.dtype, denoise_group, write, world, denoiser.fast.prefetch
+                output,
+                image,
+                blocks,
+                conversion.dtype,
+                denoise_group,
+                write,
+                world,
+                denoiser.fast.prefetch,
             )
         else:
             groups = prefetched(_groups(image, blocks), denoiser.fast.prefetch)
@@ -449,14 +463,18 @@ def _write_sharded(
     try:
         if world.is_main:
             output.parent.mkdir(parents=True, exist_ok=True)
-            np.lib.format.open_memmap(scratch, mode="w+", dtype=dtype, shape=(blocks.count, *block_shape))
+            np.lib.format.open_memmap(
+                scratch, mode="w+", dtype=dtype, shape=(blocks.count, *block_shape)
+            )
     except Exception as failure:  # every rank must reach the barrier
         error = failure
     barrier(world)
     if error is None:
         try:
             shared = np.load(scratch, mmap_mode="r+")
-            for start, data, data_axes in prefetched(_groups(image, blocks, world), denoiser_prefetch):
+            for start, data, data_axes in prefetched(
+                _groups(image, blocks, world), denoiser_prefetch
+            ):
                 estimate = denoise_group(data, data_axes)
                 shared[start : start + (len(data) if data_axes != blocks.axes else 1)] = (
                     estimate if data_axes != blocks.axes else estimate[None]

@@ -134,18 +134,26 @@ def estimate_calibration(
     planes = data.reshape(-1, *data.shape[-2:])
     stats = [_local_statistics(plane) for plane in planes[:: max(1, len(planes) // 16)]]
     means, variances, sizes = _binned_variance(
-        np.concatenate([m for m, _ in stats]), np.concatenate([r for _, r in stats]), bins, min_per_bin
+        np.concatenate([m for m, _ in stats]),
+        np.concatenate([r for _, r in stats]),
+        bins,
+        min_per_bin,
     )
     if len(means) < 3 or np.ptp(means) <= 0:
-        raise ValueError("cannot estimate gain/offset: too narrow an intensity range; pass gain and offset")
+        raise ValueError(
+            "cannot estimate gain/offset: too narrow an intensity range; pass gain and offset"
+        )
     slope, intercept = _fit_lower_line(means, variances, sizes)
     if not slope > 0:
         raise ValueError(
-            f"cannot estimate gain/offset: variance does not grow with intensity (slope {slope:.3g}); "
+            "cannot estimate gain/offset: variance does not grow with intensity "
+            f"(slope {slope:.3g}); "
             "the data may not be photon-limited, pass gain and offset"
         )
     offset = (read_noise**2 - intercept) / slope
-    return CalibrationFit(Calibration(slope, float(offset)), intercept, len(means), means, variances)
+    return CalibrationFit(
+        Calibration(slope, float(offset)), intercept, len(means), means, variances
+    )
 
 
 def is_counts(image: np.ndarray) -> bool:
@@ -183,4 +191,6 @@ def resolve_calibration(
                 "gain='auto' to estimate them"
             )
         return Calibration()
-    return Calibration(1.0 if gain is None else float(gain), 0.0 if offset is None else float(offset))
+    return Calibration(
+        1.0 if gain is None else float(gain), 0.0 if offset is None else float(offset)
+    )

@@ -30,11 +30,15 @@ class Curriculum:
 
     def __post_init__(self) -> None:
         if not self.start_low < self.start_high:
-            raise ValueError(f"start_low must be < start_high, got {self.start_low}, {self.start_high}")
+            raise ValueError(
+                f"start_low must be < start_high, got {self.start_low}, {self.start_high}"
+            )
         if self.step_db <= 0:
             raise ValueError(f"step_db must be > 0, got {self.step_db}")
         if self.min_psnr > self.start_low:
-            raise ValueError(f"min_psnr must be <= start_low, got {self.min_psnr} > {self.start_low}")
+            raise ValueError(
+                f"min_psnr must be <= start_low, got {self.min_psnr} > {self.start_low}"
+            )
         if self.steps_per_phase is not None and self.steps_per_phase < 1:
             raise ValueError(f"steps_per_phase must be >= 1, got {self.steps_per_phase}")
 

@@ -45,27 +45,37 @@ class PatchSampler:
             with the wrong number of dims.
     """
 
-    def __init__(self, images: Sequence[torch.Tensor], patch_size: Sequence[int], *, augment: bool = True) -> None:
+    def __init__(
+        self, images: Sequence[torch.Tensor], patch_size: Sequence[int], *, augment: bool = True
+    ) -> None:
         if not images:
             raise ValueError("training needs at least one image")
         first = images[0]
         for image in images:
             if image.ndim != first.ndim or image.shape[0] != first.shape[0]:
                 raise ValueError(
-                    f"all training images need the same channels and dims, got {tuple(first.shape)} "
+                    "all training images need the same channels and dims, got "
+                    f"{tuple(first.shape)} "
                     f"and {tuple(image.shape)}"
                 )
         dims = first.ndim - 1
         if len(patch_size) != dims:
-            raise ValueError(f"patch_size needs {dims} values for {dims}D images, got {tuple(patch_size)}")
+            raise ValueError(
+                f"patch_size needs {dims} values for {dims}D images, got {tuple(patch_size)}"
+            )
         self.images = list(images)
         self.patch = tuple(
-            min(p, min(image.shape[1 + d] for image in self.images)) for d, p in enumerate(patch_size)
+            min(p, min(image.shape[1 + d] for image in self.images))
+            for d, p in enumerate(patch_size)
         )
         self.dims = dims
         positions = torch.tensor(
             [
-                float(torch.tensor([s - p + 1 for s, p in zip(image.shape[1:], self.patch)]).prod())
+                float(
+                    torch.tensor(
+                        [s - p + 1 for s, p in zip(image.shape[1:], self.patch, strict=True)]
+                    ).prod()
+                )
                 for image in self.images
             ]
         )
@@ -80,9 +90,9 @@ class PatchSampler:
             image = self.images[index]
             corner = [
                 int(torch.randint(0, size - p + 1, (), generator=generator))
-                for size, p in zip(image.shape[1:], self.patch)
+                for size, p in zip(image.shape[1:], self.patch, strict=True)
             ]
-            region = tuple(slice(c, c + p) for c, p in zip(corner, self.patch))
+            region = tuple(slice(c, c + p) for c, p in zip(corner, self.patch, strict=True))
             crop = image[(slice(None), *region)]
             transform = int(torch.randint(0, self.transforms, (), generator=generator))
             crops.append(dihedral(crop, transform))
@@ -104,8 +114,10 @@ def split_validation(
     if len(images) >= 5:
         every = max(2, round(1 / fraction))
         held = set(range(min(every, len(images)) - 1, len(images), every))
-        return ([image for i, image in enumerate(images) if i not in held],
-                [image for i, image in enumerate(images) if i in held])
+        return (
+            [image for i, image in enumerate(images) if i not in held],
+            [image for i, image in enumerate(images) if i in held],
+        )
     train, validation = [], []
     for image in images:
         spatial = image.shape[1:]

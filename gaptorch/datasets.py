@@ -31,8 +31,16 @@ SOURCES = {
     "dataset-fashion-mnist": "apt-get install dataset-fashion-mnist",
 }
 WALLPAPERS = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
-TRAIN_WALLPAPERS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
-                    "Grey", "Kite")
+TRAIN_WALLPAPERS = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+)
 EVAL_WALLPAPERS = ("OneStandsOut", "Path", "summer_1am")
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -71,7 +79,9 @@ def noise_equivalent_photons(clean: np.ndarray, channel_axis: int | None = None)
     return float("inf") if sigma <= np.finfo(np.float64).eps else 1.0 / sigma**2
 
 
-def simulate_counts(clean: np.ndarray, photons: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def simulate_counts(
+    clean: np.ndarray, photons: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """The clean image scaled to `photons` per pixel on average, and Poisson counts of it."""
     rate = np.asarray(clean, np.float64) * (photons / max(float(np.mean(clean)), 1e-12))
     return rate, rng.poisson(rate).astype(np.int32)
@@ -144,15 +154,29 @@ def photos_rgb(split: Split) -> list[np.ndarray]:
 
     if split == "eval":
         _need("plasma-workspace-wallpapers", Path(WALLPAPERS.format(EVAL_WALLPAPERS[0])).exists())
-        photos = [data.chelsea()] + [_downscaled(WALLPAPERS.format(name)) for name in EVAL_WALLPAPERS]
+        photos = [data.chelsea()] + [
+            _downscaled(WALLPAPERS.format(name)) for name in EVAL_WALLPAPERS
+        ]
         return [intensity(_rgb(p)) for p in photos]
     _need("pywavelets", importlib.util.find_spec("pywt") is not None)
     _need("plasma-workspace-wallpapers", Path(WALLPAPERS.format(TRAIN_WALLPAPERS[0])).exists())
     import pywt
 
-    photos = [data.astronaut(), data.coffee(), data.rocket(), data.camera(), data.moon(), data.coins(),
-              data.brick(), data.grass(), data.gravel(), data.text(), data.clock(),
-              pywt.data.ascent(), pywt.data.aero()]
+    photos = [
+        data.astronaut(),
+        data.coffee(),
+        data.rocket(),
+        data.camera(),
+        data.moon(),
+        data.coins(),
+        data.brick(),
+        data.grass(),
+        data.gravel(),
+        data.text(),
+        data.clock(),
+        pywt.data.ascent(),
+        pywt.data.aero(),
+    ]
     photos += [_downscaled(WALLPAPERS.format(name)) for name in TRAIN_WALLPAPERS]
     return [intensity(_rgb(p)) for p in photos]
 

@@ -64,7 +64,8 @@ def train_ddpm(
     """
     options = {**DEFAULTS, **options}
     refuse_options(
-        options, ("gain", "offset", "patch_size"),
+        options,
+        ("gain", "offset", "patch_size"),
         "ddpm: it trains on whole images, cropped and resized to image_size, in data units",
     )
     model = ModelOptions.take(options, DEFAULT_ARCHITECTURE)
@@ -106,7 +107,11 @@ def train_ddpm(
         network, objective, train_sampler, validation_sampler, config, monitor
     )
     record = run_record(
-        result, config, name=model.name or "ddpm generator", sources=sources, device=device,
+        result,
+        config,
+        name=model.name or "ddpm generator",
+        sources=sources,
+        device=device,
         patch=(size, size),
     )
     spec = replace(spec, training=record)

@@ -9,14 +9,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaptorch.acceleration import FastPaths
 from gaptorch.axes import Layout
 from gaptorch.calibration import Calibration, resolve_calibration
-from gaptorch.acceleration import FastPaths
 from gaptorch.inference import network_predictor, plan_tiles, predict_all
 from gaptorch.kernels._triton import resolve_seed
 from gaptorch.methods import gap, n2n
-from gaptorch.model_folder import ModelSpec, load_model_folder, save_model_folder
 from gaptorch.model_card import model_card
+from gaptorch.model_folder import ModelSpec, load_model_folder, save_model_folder
 from gaptorch.pretrained import resolve_model_path
 from gaptorch.train_api import train_model
 from gaptorch.training import choose_device
@@ -115,7 +115,9 @@ class Denoiser:
             TypeError: unknown options.
             ValueError: bad data or option values.
         """
-        network, spec, device, _ = train_model(data, kind="denoiser", method=method, steps=steps, seed=seed, options=options)
+        network, spec, device, _ = train_model(
+            data, kind="denoiser", method=method, steps=steps, seed=seed, options=options
+        )
         return cls(network, spec, device)
 
     def _calibration_for(self, image: np.ndarray, gain: Any, offset: Any) -> Calibration:
@@ -128,7 +130,9 @@ class Denoiser:
     ) -> tuple[np.ndarray, Layout, Calibration, torch.Tensor]:
         array = np.asarray(image)
         if array.ndim < 2 or array.size < 2 or min(array.shape) < 1:
-            raise ValueError(f"image must have at least 2 dims and 2 pixels, got shape {array.shape}")
+            raise ValueError(
+                f"image must have at least 2 dims and 2 pixels, got shape {array.shape}"
+            )
         if array.dtype.kind not in "uifb":
             raise TypeError(f"image must be numeric, got dtype {array.dtype}")
         if self.spec.method == "n2n":
@@ -156,12 +160,14 @@ class Denoiser:
         Args:
             image: array of any size with `axes` (guessed when None, see `axes.default_axes`).
             axes: letters of STCZYX, e.g. "YX", "ZYX", "TYX", "YXC".
-            gain, offset: camera units per photon and zero level; "auto" estimates them;
-                None uses the model's calibration, else requires photon counts. A
-                Noise2Noise model reads any finite data as they are and ignores both: it
-                standardises each image, which undoes any gain and offset exactly.
-            tile, overlap: tile size and blending width per spatial dim (default: whole
-                images when they fit in free memory, else tiles; the overlap from the
+            gain: camera units per photon; "auto" estimates it (and the offset); None
+                uses the model's calibration, else requires photon counts. A Noise2Noise
+                model reads any finite data as they are and ignores gain and offset: it
+                standardises each image, which undoes both exactly.
+            offset: the camera's zero level, with the same choices as `gain`.
+            tile: tile size per spatial dim (default: whole images when they fit in free
+                memory, else tiles).
+            overlap: blending width between tiles per spatial dim (default: from the
                 network's receptive field, see `gaptorch.inference`).
             batch_size: images or tiles per forward pass (default: from free memory).
 
@@ -171,8 +177,16 @@ class Denoiser:
             TypeError: non-numeric data.
         """
         _, layout, calibration, counts = self._prepare(image, axes, gain, offset)
-        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap, network=self.network,
-                          images=counts.shape[0], channels=self.channels, batch_size=batch_size)
+        plan = plan_tiles(
+            layout.spatial_shape,
+            self.device,
+            tile,
+            overlap,
+            network=self.network,
+            images=counts.shape[0],
+            channels=self.channels,
+            batch_size=batch_size,
+        )
         multiples = self.network.multiples
         estimate = _estimate(
             self.spec.method, lambda x: predict_all(self._predict, x, plan, multiples), counts
@@ -210,17 +224,32 @@ class Denoiser:
             ValueError: as `denoise`; n < 1; a Noise2Noise model (it cannot sample).
         """
         if self.spec.method != "gap":
-            raise ValueError(f"posterior sampling needs a GAP model, this one is {self.spec.method!r}")
+            raise ValueError(
+                f"posterior sampling needs a GAP model, this one is {self.spec.method!r}"
+            )
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         _, layout, calibration, counts = self._prepare(image, axes, gain, offset)
-        plan = plan_tiles(layout.spatial_shape, self.device, tile, overlap, network=self.network,
-                          images=n * counts.shape[0], channels=self.channels, batch_size=batch_size)
+        plan = plan_tiles(
+            layout.spatial_shape,
+            self.device,
+            tile,
+            overlap,
+            network=self.network,
+            images=n * counts.shape[0],
+            channels=self.channels,
+            batch_size=batch_size,
+        )
         start = counts.repeat(n, *([1] * (counts.ndim - 1))).to(self.device)
         result = gap.accumulate(
             lambda x: predict_all(self._predict, x, plan, self.network.multiples),
-            start, max_psnr=max_psnr, beta=beta, max_photons=max_photons, max_steps=max_steps,
-            seed=resolve_seed(seed), trajectory_every=trajectory_every,
+            start,
+            max_psnr=max_psnr,
+            beta=beta,
+            max_photons=max_photons,
+            max_steps=max_steps,
+            seed=resolve_seed(seed),
+            trajectory_every=trajectory_every,
         )
         scale = _sum_per_image(start) / _sum_per_image(result.photons).clamp_min(1e-12)
         samples = (result.photons * scale.view(-1, *([1] * (counts.ndim - 1)))).cpu().numpy()
@@ -228,7 +257,10 @@ class Denoiser:
         out = np.stack([calibration.from_counts(layout.from_model(s)) for s in per_sample])
         if trajectory_every is None:
             return out
-        steps = [np.stack([layout.from_model(s) for s in t.numpy().reshape(n, *counts.shape)]) for t in result.trajectory]
+        steps = [
+            np.stack([layout.from_model(s) for s in t.numpy().reshape(n, *counts.shape)])
+            for t in result.trajectory
+        ]
         return out, steps
 
 
@@ -237,8 +269,10 @@ def _sum_per_image(x: torch.Tensor) -> torch.Tensor:
 
 
 def _estimate(method: str, predict: gap.Predict, counts: torch.Tensor) -> torch.Tensor:
-    """The network's estimate of clean `counts`, per method (photon units for GAP, the
-    input's units for Noise2Noise)."""
+    """The network's estimate of clean `counts`, per method.
+
+    Photon units for GAP, the input's units for Noise2Noise.
+    """
     if method == "gap":
         return gap.mmse(predict, counts)
     if method == "n2n":

@@ -27,7 +27,11 @@ class EMA:
         """Move the shadow weights towards `network`'s."""
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for shadow, current in zip(self.shadow.state_dict().values(), network.state_dict().values()):
+        for shadow, current in zip(
+            self.shadow.state_dict().values(),
+            network.state_dict().values(),
+            strict=True,
+        ):
             if shadow.dtype.is_floating_point:
                 shadow.lerp_(current, 1.0 - decay)
             else:

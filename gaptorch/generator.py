@@ -35,7 +35,9 @@ class Generator:
         fast: FastPaths | None = None,
     ) -> None:
         if spec.method not in ("gap", "ddpm"):
-            raise ValueError(f"a Generator needs a 'gap' or 'ddpm' model, got method {spec.method!r}")
+            raise ValueError(
+                f"a Generator needs a 'gap' or 'ddpm' model, got method {spec.method!r}"
+            )
         self.device = choose_device(device)
         self.network = network.to(self.device).eval()
         self.spec = spec
@@ -66,7 +68,9 @@ class Generator:
             FileNotFoundError: a path that is not a model folder.
         """
         device = choose_device(device)
-        network, spec = load_model_folder(resolve_model_path(name_or_path, kind="generator"), device)
+        network, spec = load_model_folder(
+            resolve_model_path(name_or_path, kind="generator"), device
+        )
         return cls(network, spec, device, fast)
 
     def save_pretrained(self, directory: str | os.PathLike, card: str | None = None) -> None:
@@ -138,7 +142,10 @@ class Generator:
         if (sampler, steps, eta) != ("ddim", None, 0.0):
             raise ValueError("sampler, steps and eta apply to DDPM generators; this one is GAP")
         plan = plan_tiles(
-            shape, self.device, network=self.network, images=min(n, batch_size),
+            shape,
+            self.device,
+            network=self.network,
+            images=min(n, batch_size),
             channels=self.channels,
         )
         images, trajectory = [], []
@@ -147,8 +154,12 @@ class Generator:
             canvas = torch.zeros(count, self.channels, *shape, device=self.device)
             result = gap.accumulate(
                 lambda x: predict_all(self._predict, x, plan, self.network.multiples),
-                canvas, max_psnr=max_psnr, beta=beta, max_steps=max_steps,
-                seed=(seed + first) % 2**63, trajectory_every=trajectory_every,
+                canvas,
+                max_psnr=max_psnr,
+                beta=beta,
+                max_steps=max_steps,
+                seed=(seed + first) % 2**63,
+                trajectory_every=trajectory_every,
             )
             images.append(self._to_data_units(result.photons))
             trajectory.append(result.trajectory)
@@ -159,8 +170,14 @@ class Generator:
         return out, [np.concatenate([self._layout(t[i]) for t in trajectory]) for i in range(steps)]
 
     def _generate_ddpm(
-        self, n: int, shape: tuple[int, ...], seed: int, batch_size: int, sampler: ddpm.Sampler,
-        steps: int | None, eta: float,
+        self,
+        n: int,
+        shape: tuple[int, ...],
+        seed: int,
+        batch_size: int,
+        sampler: ddpm.Sampler,
+        steps: int | None,
+        eta: float,
     ) -> np.ndarray:
         """DDPM or DDIM samples in [-1, 1], mapped back to the training data's range."""
         settings = take(dict(self.spec.method_config), ddpm.DDPMOptions)
@@ -172,8 +189,14 @@ class Generator:
             generator = torch.Generator().manual_seed((seed + first) % 2**63)
             with self.fast.autocast(self.device):
                 x = ddpm.sample(
-                    self.network, scheduler, (count, self.channels, *shape), generator=generator,
-                    device=self.device, sampler=sampler, steps=steps, eta=eta,
+                    self.network,
+                    scheduler,
+                    (count, self.channels, *shape),
+                    generator=generator,
+                    device=self.device,
+                    sampler=sampler,
+                    steps=steps,
+                    eta=eta,
                 )
             images.append(self._layout(ddpm.from_unit_range(x.float(), low, high).cpu()))
         return np.concatenate(images)

@@ -25,6 +25,9 @@ def model_card(spec: ModelSpec, quality: str | None = None) -> str:
         f"- method: `{json.dumps(spec.method_config, sort_keys=True)}`",
     ]
     if spec.calibration:
-        lines.append(f"- calibration: gain {spec.calibration['gain']:.4g}, offset {spec.calibration['offset']:.4g}")
+        lines.append(
+            f"- calibration: gain {spec.calibration['gain']:.4g}, "
+            f"offset {spec.calibration['offset']:.4g}"
+        )
     lines += ["", "## Quality", "", quality or "Not measured.", ""]
     return "\n".join(lines)

@@ -60,7 +60,9 @@ class ModelSpec:
             ValueError: not a gaptorch model, or unknown/missing keys.
         """
         if data.get("format") != FORMAT:
-            raise ValueError(f"{source} is not a gaptorch model config (format {data.get('format')!r})")
+            raise ValueError(
+                f"{source} is not a gaptorch model config (format {data.get('format')!r})"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -71,12 +73,16 @@ class ModelSpec:
             raise ValueError(f"{source}: {error}") from None
 
 
-def save_model_folder(directory: str | os.PathLike, network: nn.Module, spec: ModelSpec, card: str) -> Path:
+def save_model_folder(
+    directory: str | os.PathLike, network: nn.Module, spec: ModelSpec, card: str
+) -> Path:
     """Write the three files of a model folder (each atomically) and return the folder."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    write_atomically(folder / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
+    write_atomically(
+        folder / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"})
+    )
     text = json.dumps(dataclasses.asdict(spec), indent=2, sort_keys=True) + "\n"
     write_atomically(folder / CONFIG_NAME, lambda p: Path(p).write_text(text))
     write_atomically(folder / CARD_NAME, lambda p: Path(p).write_text(card))
@@ -112,7 +118,9 @@ def find_model_folders(root: str | os.PathLike, depth: int = 2) -> list[Path]:
     return found
 
 
-def load_model_folder(directory: str | os.PathLike, device: torch.device) -> tuple[nn.Module, ModelSpec]:
+def load_model_folder(
+    directory: str | os.PathLike, device: torch.device
+) -> tuple[nn.Module, ModelSpec]:
     """Rebuild the network of a model folder with its weights, in eval mode on `device`.
 
     Raises:
@@ -130,7 +138,8 @@ def load_model_folder(directory: str | os.PathLike, device: torch.device) -> tup
     if missing or unexpected or misshapen:
         raise ValueError(
             f"{folder / WEIGHTS_NAME} does not fit architecture {spec.architecture!r} "
-            f"{spec.network}: missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {misshapen[:3]}"
+            f"{spec.network}: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shape {misshapen[:3]}"
         )
     network.load_state_dict(state)
     return network.to(device).eval(), spec

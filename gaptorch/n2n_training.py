@@ -32,7 +32,8 @@ def train_n2n(
     """
     options = dict(options)
     refuse_options(
-        options, ("gain", "offset"),
+        options,
+        ("gain", "offset"),
         "n2n: Noise2Noise standardises each image and works in data units",
     )
     model = ModelOptions.take(options, DEFAULT_ARCHITECTURE)

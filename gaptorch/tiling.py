@@ -84,11 +84,14 @@ def predict_tiled(
     """
     padded, crop = pad_to_multiple(counts, tuple(multiples))
     spatial = padded.shape[2:]
-    tiles = [min(size, -(-t // m) * m) for size, t, m in zip(spatial, tile, multiples)]
-    starts = [tile_starts(s, t, o, m) for s, t, o, m in zip(spatial, tiles, overlap, multiples)]
+    tiles = [min(size, -(-t // m) * m) for size, t, m in zip(spatial, tile, multiples, strict=True)]
+    starts = [
+        tile_starts(s, t, o, m)
+        for s, t, o, m in zip(spatial, tiles, overlap, multiples, strict=True)
+    ]
     weights = [
         [_ramp(t, o, start > 0, start + t < s) for start in dim_starts]
-        for s, t, o, dim_starts in zip(spatial, tiles, overlap, starts)
+        for s, t, o, dim_starts in zip(spatial, tiles, overlap, starts, strict=True)
     ]
     total = torch.zeros(padded.shape, dtype=torch.float32, device=counts.device)
     norm = torch.zeros(spatial, dtype=torch.float32, device=counts.device)
@@ -101,7 +104,7 @@ def predict_tiled(
         ]
         inputs = torch.cat([padded[(slice(None), slice(None), *region)] for region in regions])
         logits = predict(inputs).float().split(padded.shape[0])
-        for corner, region, tile_logits in zip(chunk, regions, logits):
+        for corner, region, tile_logits in zip(chunk, regions, logits, strict=True):
             weight = _outer([weights[d][i] for d, i in enumerate(corner)]).to(counts.device)
             total[(slice(None), slice(None), *region)] += tile_logits * weight
             norm[region] += weight

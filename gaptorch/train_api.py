@@ -33,7 +33,9 @@ def train_model(
         ValueError: an unknown method for `kind`, bad data or option values.
     """
     if method not in METHODS[kind]:
-        raise ValueError(f"method must be one of {', '.join(METHODS[kind])} for a {kind}, got {method!r}")
+        raise ValueError(
+            f"method must be one of {', '.join(METHODS[kind])} for a {kind}, got {method!r}"
+        )
     if method == "n2n":
         return train_n2n(data, steps=steps, seed=seed, options=options)
     if method == "ddpm":
@@ -47,8 +49,13 @@ def train_model(
     config = build_config(TrainConfig, {**options, "steps": steps, "seed": seed}, "training")
     dims, channels = model.shape(data)
     loaded = load_training_images(
-        data, axes=model.axes, dims=dims, channels=channels, supervision=gap_options.supervision,
-        gain=gain, offset=offset,
+        data,
+        axes=model.axes,
+        dims=dims,
+        channels=channels,
+        supervision=gap_options.supervision,
+        gain=gain,
+        offset=offset,
     )
     schedule = gap_options.schedule(loaded.psnr_span)
     objective = GapObjective(schedule, gap_options.supervision)
@@ -59,7 +66,9 @@ def train_model(
     patch = config.patch(dims)
     train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
     train_sampler = PatchSampler(train_images, patch, augment=config.augment)
-    validation_sampler = PatchSampler(validation_images, patch, augment=False) if validation_images else None
+    validation_sampler = (
+        PatchSampler(validation_images, patch, augment=False) if validation_images else None
+    )
     device = choose_device(config.device)
     data_mean = float(torch.stack([image.float().mean() for image in loaded.images]).mean())
     spec = ModelSpec(
@@ -72,16 +81,27 @@ def train_model(
             **to_dict(gap_options),
             "schedule": to_dict(schedule) if not isinstance(schedule, tuple) else list(schedule),
         },
-        calibration=to_dict(loaded.calibration) if loaded.calibration and not loaded.calibration.is_identity else None,
+        calibration=to_dict(loaded.calibration)
+        if loaded.calibration and not loaded.calibration.is_identity
+        else None,
         intensity={"mean": data_mean},
     )
     monitor = grids.monitor(spec, device, config.steps) if grids else None
     network, result = run_training(
         network, objective, train_sampler, validation_sampler, config, monitor
     )
-    spec = replace(spec, training={
-        **run_record(result, config, name=model.name or f"{method} {kind}", sources=loaded.sources,
-                     device=device, patch=train_sampler.patch),
-        "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
-    })
+    spec = replace(
+        spec,
+        training={
+            **run_record(
+                result,
+                config,
+                name=model.name or f"{method} {kind}",
+                sources=loaded.sources,
+                device=device,
+                patch=train_sampler.patch,
+            ),
+            "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
+        },
+    )
     return network, spec, device, result

@@ -119,8 +119,13 @@ class TrainConfig:
     version: int = 1
 
     def __post_init__(self) -> None:
-        positive = {"steps": self.steps, "batch_size": self.batch_size, "val_every": self.val_every,
-                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every}
+        positive = {
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "val_every": self.val_every,
+            "checkpoint_every": self.checkpoint_every,
+            "log_every": self.log_every,
+        }
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -143,7 +148,9 @@ class TrainConfig:
     @property
     def fast(self) -> FastPaths:
         """The fast paths this run uses."""
-        return FastPaths(bf16=self.amp, bf16_cpu=self.amp, channels_last=self.channels_last, compile=self.compile)
+        return FastPaths(
+            bf16=self.amp, bf16_cpu=self.amp, channels_last=self.channels_last, compile=self.compile
+        )
 
     @property
     def warmup(self) -> int:
@@ -249,7 +256,11 @@ class _Logger:
 
 def step_seed(seed: int | None, rank: int, step: int) -> int:
     """The seed of rank `rank`'s random numbers at training step `step`."""
-    mixed = (0 if seed is None else seed) * 0x9E3779B97F4A7C15 + rank * 0xBF58476D1CE4E5B9 + step * 0x94D049BB133111EB
+    mixed = (
+        (0 if seed is None else seed) * 0x9E3779B97F4A7C15
+        + rank * 0xBF58476D1CE4E5B9
+        + step * 0x94D049BB133111EB
+    )
     return mixed % 2**63
 
 
@@ -259,7 +270,9 @@ def _wrap(network: nn.Module, device: torch.device, world: World) -> nn.Module:
         return network
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    return DistributedDataParallel(
+        network, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -346,22 +359,39 @@ def run_training(
                     val_loss = _validation_loss(kept, objective, validation, device, fast)
                     if config.keep_best and (best is None or val_loss < best["loss"]):
                         best = {"loss": val_loss, "step": done, "state": _copy_state(kept)}
-                row = {"step": done, "loss": mean_loss, "val_loss": val_loss,
-                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began,
-                       **objective.describe(step, config.steps)}
+                row = {
+                    "step": done,
+                    "loss": mean_loss,
+                    "val_loss": val_loss,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": time.perf_counter() - began,
+                    **objective.describe(step, config.steps),
+                }
                 row = {key: row.get(key, math.nan) for key in LOG_FIELDS}
                 result.history.append(row)
                 logger.write(row)
             running, counted = 0.0, 0
         if world.is_main and monitor is not None:
             monitor(done, ema.shadow if ema is not None else network)
-        if world.is_main and checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-            _save_checkpoint(checkpoint, {
-                "step": done, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "ema": ema.state_dict() if ema else None,
-                "history": result.history, "config": to_dict(config), "world_size": world.size,
-                "best": best,
-            })
+        if (
+            world.is_main
+            and checkpoint is not None
+            and (done % config.checkpoint_every == 0 or done == config.steps)
+        ):
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "step": done,
+                    "network": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "ema": ema.state_dict() if ema else None,
+                    "history": result.history,
+                    "config": to_dict(config),
+                    "world_size": world.size,
+                    "best": best,
+                },
+            )
     result.seconds = time.perf_counter() - began
     kept = ema.shadow if ema is not None else network
     if best is not None:
@@ -372,7 +402,9 @@ def run_training(
 
 def _copy_state(network: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights (cheap next to a validation pass)."""
-    return {name: value.detach().to("cpu", copy=True) for name, value in network.state_dict().items()}
+    return {
+        name: value.detach().to("cpu", copy=True) for name, value in network.state_dict().items()
+    }
 
 
 def _validation_pairs(
@@ -383,15 +415,20 @@ def _validation_pairs(
         return []
     generator = torch.Generator().manual_seed(12345)
     return [
-        objective.pair(sampler.sample(config.batch_size, generator), config.steps - 1, config.steps, generator)
+        objective.pair(
+            sampler.sample(config.batch_size, generator), config.steps - 1, config.steps, generator
+        )
         for _ in range(config.val_batches)
     ]
 
 
 @torch.no_grad()
 def _validation_loss(
-    network: nn.Module, objective: Objective, pairs: Sequence[tuple[Any, torch.Tensor]],
-    device: torch.device, fast: FastPaths,
+    network: nn.Module,
+    objective: Objective,
+    pairs: Sequence[tuple[Any, torch.Tensor]],
+    device: torch.device,
+    fast: FastPaths,
 ) -> float:
     was_training = network.training
     network.eval()

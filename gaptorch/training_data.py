@@ -118,7 +118,9 @@ def load_training_images(
         else:
             batch = layout.to_model(np.asarray(array, np.float32))
             if not np.isfinite(batch).all() or (batch < 0).any():
-                raise ValueError(f"clean training image {sources[-1]} must be finite and non-negative")
+                raise ValueError(
+                    f"clean training image {sources[-1]} must be finite and non-negative"
+                )
         images.extend(torch.from_numpy(np.ascontiguousarray(image)) for image in batch)
     means = [float(image.float().mean()) for image in images]
     if supervision == "self" and not any(means):

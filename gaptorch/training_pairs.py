@@ -7,7 +7,6 @@ Values stay in data units (float32): Noise2Noise needs no photon counts.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -16,7 +15,12 @@ from gaptorch.training_data import Data, read_items
 
 
 def _to_model(
-    array: np.ndarray, file_axes: str | None, source: str, axes: str | None, dims: int, channels: int
+    array: np.ndarray,
+    file_axes: str | None,
+    source: str,
+    axes: str | None,
+    dims: int,
+    channels: int,
 ) -> tuple[np.ndarray, str]:
     """(N, C, *spatial) float32 images of one item, and its source name.
 

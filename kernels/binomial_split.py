@@ -84,8 +84,17 @@ if HAS_TRITON:
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _binomial_split_kernel(
-        counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
-        key, call, BLOCK: tl.constexpr,
+        counts_ptr,
+        probs_ptr,
+        inp_ptr,
+        target_ptr,
+        totals_ptr,
+        flags_ptr,
+        numel,
+        chunks,
+        key,
+        call,
+        BLOCK: tl.constexpr,
     ):
         """Pass 1: the inversion lanes (n * q < 10); flags blocks with deferred lanes."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
@@ -99,8 +108,18 @@ if HAS_TRITON:
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _binomial_split_rejection_kernel(
-        counts_ptr, probs_ptr, inp_ptr, target_ptr, totals_ptr, flags_ptr, numel, chunks,
-        key, call, blocks, BLOCK: tl.constexpr,
+        counts_ptr,
+        probs_ptr,
+        inp_ptr,
+        target_ptr,
+        totals_ptr,
+        flags_ptr,
+        numel,
+        chunks,
+        key,
+        call,
+        blocks,
+        BLOCK: tl.constexpr,
     ):
         """Pass 1b: BTRS and redraws in flagged blocks (own launch: float64 needs registers).
 

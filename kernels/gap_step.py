@@ -97,8 +97,9 @@ if HAS_TRITON:
         tl.store(sum_ptr + pid, total)
 
     @triton.jit
-    def _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts,
-                       PARTS: tl.constexpr):
+    def _image_softmax(
+        logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts, PARTS: tl.constexpr
+    ):
         """Softmax of the block's logits: the image's partials combined (Milakov 2018)."""
         index = tl.arange(0, PARTS)
         tops = tl.load(max_ptr + image * parts + index, mask=index < parts, other=float("-inf"))
@@ -109,40 +110,76 @@ if HAS_TRITON:
         return tl.exp(z - top) * scale
 
     @triton.jit
-    def _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k, mask,
-                     HAS_TOTALS: tl.constexpr):
+    def _add_photons(
+        photons_ptr, totals_ptr, totals_stride, image, offsets, k, mask, HAS_TOTALS: tl.constexpr
+    ):
         """Add `k` to the canvas in place on the `mask` lanes; count them into totals."""
         canvas = tl.load(photons_ptr + offsets, mask=mask, other=0)
         tl.store(photons_ptr + offsets, canvas + k.to(canvas.dtype), mask=mask)
         if HAS_TOTALS:
             added = tl.sum(tl.where(mask, k, 0), axis=0)
-            tl.atomic_add(totals_ptr + image * totals_stride,
-                          added.to(totals_ptr.dtype.element_ty))
+            tl.atomic_add(totals_ptr + image * totals_stride, added.to(totals_ptr.dtype.element_ty))
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _gap_step_kernel(
-        logits_ptr, photons_ptr, mmse_ptr, budget_ptr, max_ptr, sum_ptr, totals_ptr,
-        flags_ptr, totals_stride, numel, chunks, parts, key, call,
-        BLOCK: tl.constexpr, PARTS: tl.constexpr, HAS_TOTALS: tl.constexpr,
+        logits_ptr,
+        photons_ptr,
+        mmse_ptr,
+        budget_ptr,
+        max_ptr,
+        sum_ptr,
+        totals_ptr,
+        flags_ptr,
+        totals_stride,
+        numel,
+        chunks,
+        parts,
+        key,
+        call,
+        BLOCK: tl.constexpr,
+        PARTS: tl.constexpr,
+        HAS_TOTALS: tl.constexpr,
     ):
         """Pass 2: softmax, MMSE, Poisson by inversion (rate < 10) added to the canvas."""
         pid, image, start, elem, inside = image_block(chunks, numel, BLOCK)
         offsets = image * numel + elem
-        probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts,
-                               PARTS)
+        probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts, PARTS)
         tl.store(mmse_ptr + offsets, probs, mask=inside)
         rates = probs * tl.load(budget_ptr + image)
         u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
         k, deferred = poisson_by_inversion(rates, u)
-        _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
-                     inside & ~deferred, HAS_TOTALS)
+        _add_photons(
+            photons_ptr,
+            totals_ptr,
+            totals_stride,
+            image,
+            offsets,
+            k,
+            inside & ~deferred,
+            HAS_TOTALS,
+        )
         tl.store(flags_ptr + pid, tl.max((inside & deferred).to(tl.int32), axis=0))
 
     @triton.jit(do_not_specialize=["key", "call"])
     def _gap_step_rejection_kernel(
-        logits_ptr, photons_ptr, mmse_ptr, budget_ptr, max_ptr, sum_ptr, totals_ptr,
-        flags_ptr, totals_stride, numel, chunks, parts, key, call, blocks,
-        BLOCK: tl.constexpr, PARTS: tl.constexpr, HAS_TOTALS: tl.constexpr,
+        logits_ptr,
+        photons_ptr,
+        mmse_ptr,
+        budget_ptr,
+        max_ptr,
+        sum_ptr,
+        totals_ptr,
+        flags_ptr,
+        totals_stride,
+        numel,
+        chunks,
+        parts,
+        key,
+        call,
+        blocks,
+        BLOCK: tl.constexpr,
+        PARTS: tl.constexpr,
+        HAS_TOTALS: tl.constexpr,
     ):
         """Pass 2b: PTRS (rate >= 10) and redraws in flagged blocks (float64: own launch).
 
@@ -153,13 +190,22 @@ if HAS_TRITON:
             if tl.load(flags_ptr + block) != 0:
                 image, start, elem, inside = block_elements(block, chunks, numel, BLOCK)
                 offsets = image * numel + elem
-                probs = _image_softmax(logits_ptr, max_ptr, sum_ptr, image, offsets, inside,
-                                       parts, PARTS)
+                probs = _image_softmax(
+                    logits_ptr, max_ptr, sum_ptr, image, offsets, inside, parts, PARTS
+                )
                 rates = probs * tl.load(budget_ptr + image)
                 u = shared_uniforms(key, call, image, start, BLOCK, STEP_STREAM)
                 k, deferred = poisson_by_rejection(rates, u, key, call, image, elem, STEP_STREAM)
-                _add_photons(photons_ptr, totals_ptr, totals_stride, image, offsets, k,
-                             inside & deferred, HAS_TOTALS)
+                _add_photons(
+                    photons_ptr,
+                    totals_ptr,
+                    totals_stride,
+                    image,
+                    offsets,
+                    k,
+                    inside & deferred,
+                    HAS_TOTALS,
+                )
             block += tl.num_programs(0)
 
 
@@ -200,8 +246,21 @@ def _launch_gap_step(
     chunks = triton.cdiv(numel, block)
     flags = torch.empty(batch * chunks, dtype=torch.int32, device=device)
     counted = totals if totals is not None else flags
-    args = (logits, canvas, mmse, rates.contiguous(), tops, sums, counted, flags,
-            counted.stride(0), numel, chunks, parts, *philox_key(seed))
+    args = (
+        logits,
+        canvas,
+        mmse,
+        rates.contiguous(),
+        tops,
+        sums,
+        counted,
+        flags,
+        counted.stride(0),
+        numel,
+        chunks,
+        parts,
+        *philox_key(seed),
+    )
     parts_pow2 = triton.next_power_of_2(parts)
     options = {"BLOCK": block, "PARTS": parts_pow2, "HAS_TOTALS": totals is not None}
     grid = (batch * chunks,)

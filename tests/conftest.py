@@ -23,7 +23,7 @@ SUBPROCESS_REASON = "runs in the TRITON_INTERPRET=1 subprocess of tests/kernels/
 
 
 def in_process_triton_device() -> str | None:
-    """"cuda" or "cpu" where this session can run Triton kernels, else None."""
+    """ "cuda" or "cpu" where this session can run Triton kernels, else None."""
     if not HAS_TRITON:
         return None
     if INTERPRETER:

@@ -25,7 +25,12 @@ def test_layout_round_trips(shape, axes, dims, channels, model_shape):
 
 @pytest.mark.parametrize(
     ("axes", "ndim", "message"),
-    [("YQ", 2, "unknown letter"), ("YY", 2, "repeats"), ("ZYX", 2, "3 letters"), ("ZX", 2, "Y and X")],
+    [
+        ("YQ", 2, "unknown letter"),
+        ("YY", 2, "repeats"),
+        ("ZYX", 2, "3 letters"),
+        ("ZX", 2, "Y and X"),
+    ],
 )
 def test_bad_axes_are_explained(axes, ndim, message):
     with pytest.raises(ValueError, match=message):

@@ -8,7 +8,12 @@ from gaptorch.calibration import Calibration, estimate_calibration, is_counts, r
 
 @pytest.mark.parametrize(
     ("gain", "offset", "read_noise", "photons"),
-    [(2.5, 100.0, 1.0, 20.0), (0.8, 400.0, 0.5, 5.0), (4.0, 1000.0, 2.0, 50.0), (1.0, 0.0, 0.0, 0.5)],
+    [
+        (2.5, 100.0, 1.0, 20.0),
+        (0.8, 400.0, 0.5, 5.0),
+        (4.0, 1000.0, 2.0, 50.0),
+        (1.0, 0.0, 0.0, 0.5),
+    ],
 )
 def test_estimate_recovers_gain_and_offset_within_5_percent(gain, offset, read_noise, photons):
     clean = ndimage.gaussian_filter(skimage.data.camera().astype(float), 2)

@@ -8,10 +8,10 @@ import skimage.io
 import tifffile
 from click.testing import CliRunner
 from conftest import TINY_NETWORK
-from gaptorch.cli.main import main
 from image_files import counts, metadata_fields, sha256, write_imagej, write_ome, write_plain
 
 from gaptorch import Denoiser, Generator
+from gaptorch.cli.main import main
 
 
 def gap(*args):
@@ -231,19 +231,27 @@ def test_without_a_model_the_bundled_default_denoises(tmp_path):
     write_plain(tmp_path / "a.tif")
     result = gap("denoise", tmp_path / "a.tif", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.stderr
-    assert "gap-fluo-2d" in json.loads(tifffile.TiffFile(tmp_path / "out" / "a.tif").pages[0].description)[
-        "gaptorch"]["model"]
+    assert (
+        "gap-fluo-2d"
+        in json.loads(tifffile.TiffFile(tmp_path / "out" / "a.tif").pages[0].description)[
+            "gaptorch"
+        ]["model"]
+    )
 
 
 def test_a_damaged_default_model_is_one_clean_error_line(tmp_path, monkeypatch):
     from gaptorch.pretrained import BUNDLED, BundledModel
 
     entry = BUNDLED["gap-fluo-2d"]
-    monkeypatch.setitem(BUNDLED, "gap-fluo-2d", BundledModel(entry.folder, "0" * 64, entry.kind, entry.summary))
+    monkeypatch.setitem(
+        BUNDLED, "gap-fluo-2d", BundledModel(entry.folder, "0" * 64, entry.kind, entry.summary)
+    )
     write_plain(tmp_path / "a.tif")
     result = gap("denoise", tmp_path / "a.tif", "-o", tmp_path / "out")
     assert result.exit_code == 2
-    assert stderr_lines(result)[-1].startswith("Error: bundled model 'gap-fluo-2d' failed its checksum")
+    assert stderr_lines(result)[-1].startswith(
+        "Error: bundled model 'gap-fluo-2d' failed its checksum"
+    )
 
 
 def test_dry_run_lists_and_writes_nothing(tiny_model_dir, tmp_path):
@@ -459,11 +467,22 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path, arguments, messag
 
 def test_train_a_generator_with_sample_grids(tmp_path):
     write_plain(tmp_path / "a.tif", data=counts((4, 16, 16)))
-    result = gap("train", tmp_path / "a.tif", "-o", tmp_path / "m", "--generator", "--steps", 2,
-                 "--sample-every", 1, *TINY_FLAGS)
+    result = gap(
+        "train",
+        tmp_path / "a.tif",
+        "-o",
+        tmp_path / "m",
+        "--generator",
+        "--steps",
+        2,
+        "--sample-every",
+        1,
+        *TINY_FLAGS,
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "m" / "samples").iterdir()) == [
-        "samples-1.png", "samples-2.png"
+        "samples-1.png",
+        "samples-2.png",
     ]
 
 
@@ -501,7 +520,9 @@ def test_generate_writes_a_stack_and_pngs(tmp_path):
     assert default.exit_code == 0, default.output  # the bundled gap-gen-fashion
 
 
-@pytest.mark.parametrize("command", ["denoise", "sample", "generate", "train", "models", "info", "bench"])
+@pytest.mark.parametrize(
+    "command", ["denoise", "sample", "generate", "train", "models", "info", "bench"]
+)
 def test_help_examples_keep_their_line_breaks(command):
     result = gap(command, "--help")
     assert result.exit_code == 0

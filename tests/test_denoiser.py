@@ -22,7 +22,11 @@ def test_short_training_already_beats_the_noisy_input(tiny_denoiser, camera_coun
 def test_save_load_round_trip_gives_identical_output(tiny_denoiser, camera_counts, tmp_path):
     noisy, _ = camera_counts
     tiny_denoiser.save_pretrained(tmp_path / "model")
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     loaded = Denoiser.from_pretrained(tmp_path / "model")
     np.testing.assert_array_equal(loaded.denoise(noisy), tiny_denoiser.denoise(noisy))
     config = json.loads((tmp_path / "model" / "config.json").read_text())
@@ -97,7 +101,9 @@ def test_posterior_samples_are_reproducible_and_centred(tiny_denoiser, camera_co
 
 def test_sample_trajectory_grows(tiny_denoiser, camera_counts):
     noisy, _ = camera_counts
-    samples, trajectory = tiny_denoiser.sample(noisy[:16, :16], 2, max_psnr=10, seed=0, trajectory_every=5)
+    samples, trajectory = tiny_denoiser.sample(
+        noisy[:16, :16], 2, max_psnr=10, seed=0, trajectory_every=5
+    )
     totals = [t.sum() for t in trajectory]
     assert len(trajectory) >= 2 and totals == sorted(totals)
     assert trajectory[0].shape == (2, 16, 16)
@@ -108,7 +114,9 @@ def test_3d_model_trains_and_denoises_a_stack():
     clean = np.ones((10, 24, 26)) * 3.0
     clean[:, 8:16, 8:16] = 12.0
     stack = rng.poisson(clean).astype(np.uint16)
-    denoiser = Denoiser.train(stack, axes="ZYX", steps=10, seed=0, network=TINY_NETWORK, patch_size=8, batch_size=2)
+    denoiser = Denoiser.train(
+        stack, axes="ZYX", steps=10, seed=0, network=TINY_NETWORK, patch_size=8, batch_size=2
+    )
     assert denoiser.dims == 3
     estimate = denoiser.denoise(stack, axes="ZYX")
     assert estimate.shape == stack.shape
@@ -118,7 +126,9 @@ def test_3d_model_trains_and_denoises_a_stack():
 def test_rgb_model_for_photos():
     rng = np.random.default_rng(0)
     photo = rng.poisson(np.full((20, 22, 3), 5.0)).astype(np.uint8)
-    denoiser = Denoiser.train(photo, steps=5, seed=0, network=TINY_NETWORK, patch_size=16, batch_size=2)
+    denoiser = Denoiser.train(
+        photo, steps=5, seed=0, network=TINY_NETWORK, patch_size=16, batch_size=2
+    )
     assert denoiser.channels == 3
     assert denoiser.denoise(photo).shape == photo.shape
 
@@ -131,7 +141,9 @@ def test_unknown_training_option_is_named():
 def test_auto_calibration_is_stored_and_used(camera_counts):
     noisy, _ = camera_counts
     camera = (noisy * 3.0 + 50.0).astype(np.float32)
-    denoiser = Denoiser.train(camera, steps=3, seed=0, gain=3.0, offset=50.0, network=TINY_NETWORK, patch_size=16)
+    denoiser = Denoiser.train(
+        camera, steps=3, seed=0, gain=3.0, offset=50.0, network=TINY_NETWORK, patch_size=16
+    )
     assert denoiser.calibration.gain == 3.0
     assert denoiser.denoise(camera).mean() == pytest.approx(float(camera.mean()), rel=1e-3)
 
@@ -139,7 +151,9 @@ def test_auto_calibration_is_stored_and_used(camera_counts):
 def test_generator_from_clean_images_makes_images_in_data_units():
     rng = np.random.default_rng(0)
     images = rng.random((8, 12, 12)).astype(np.float32) + 0.5
-    generator = Generator.train(images, axes="SYX", steps=5, seed=0, network=TINY_NETWORK, batch_size=4)
+    generator = Generator.train(
+        images, axes="SYX", steps=5, seed=0, network=TINY_NETWORK, batch_size=4
+    )
     out = generator.generate(3, seed=0, max_psnr=5)
     assert out.shape == (3, 12, 12)
     assert out.mean() == pytest.approx(float(images.mean()), rel=1e-3)

@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.distributed as dist
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo"
+)
 
 SCRIPT = textwrap.dedent(
     """
@@ -20,7 +22,8 @@ SCRIPT = textwrap.dedent(
     out, steps, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
     rng = np.random.default_rng(0)
     noisy = rng.poisson(np.full((48, 48), 2.0)).astype(np.uint16)
-    denoiser = Denoiser.train(noisy, steps=steps, seed=0, network={"depth": 2, "start_filters": 4, "levels": 4},
+    network = {"depth": 2, "start_filters": 4, "levels": 4}
+    denoiser = Denoiser.train(noisy, steps=steps, seed=0, network=network,
                               batch_size=2, patch_size=16, checkpoint_dir=out, checkpoint_every=2,
                               resume=resume, log_every=1)
     weights = torch.cat([p.detach().flatten() for p in denoiser.network.parameters()])
@@ -37,8 +40,17 @@ def _free_port() -> int:
 
 def _run(script, out, steps, mode, processes):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-               f"--master_port={_free_port()}", str(script), str(out), str(steps), mode]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={processes}",
+        f"--master_port={_free_port()}",
+        str(script),
+        str(out),
+        str(steps),
+        mode,
+    ]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
 
@@ -62,8 +74,17 @@ def test_two_ranks_stay_identical_and_their_checkpoint_resumes_on_one(tmp_path):
 
 def _denoise(args, processes):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-               f"--master_port={_free_port()}", "-m", "gaptorch.cli", "denoise", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={processes}",
+        f"--master_port={_free_port()}",
+        "-m",
+        "gaptorch.cli",
+        "denoise",
+        *args,
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -76,7 +97,9 @@ def test_sharded_denoise_writes_every_output_once(tmp_path, tiny_model_dir):
     inputs.mkdir()
     for name in ("a", "b", "c"):
         tifffile.imwrite(inputs / f"{name}.tif", rng.poisson(2.0, (2, 40, 36)).astype(np.uint16))
-    completed = _denoise([str(inputs), "-o", str(tmp_path / "out"), "--model", str(tiny_model_dir)], 2)
+    completed = _denoise(
+        [str(inputs), "-o", str(tmp_path / "out"), "--model", str(tiny_model_dir)], 2
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "out").rglob("*"))
     assert written == ["a.tif", "b.tif", "c.tif"]
@@ -91,8 +114,14 @@ def test_one_stack_split_over_ranks_matches_one_process(tmp_path, tiny_model_dir
     tifffile.imwrite(tmp_path / "stack.tif", stack, imagej=True, metadata={"axes": "TYX"})
     args = ["--model", str(tiny_model_dir), "--batch-size", "1"]
     for processes, out in ((2, "two"), (1, "one")):
-        completed = _denoise([str(tmp_path / "stack.tif"), "-o", str(tmp_path / out), *args], processes)
+        completed = _denoise(
+            [str(tmp_path / "stack.tif"), "-o", str(tmp_path / out), *args], processes
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["stack.tif"]
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "two" / "stack.tif"),
-                               tifffile.imread(tmp_path / "one" / "stack.tif"), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "two" / "stack.tif"),
+        tifffile.imread(tmp_path / "one" / "stack.tif"),
+        rtol=1e-6,
+        atol=1e-6,
+    )

@@ -19,9 +19,11 @@ def test_photon_loss_matches_direct_formula():
     logits = torch.randn(3, 1, 6, 5, dtype=torch.float64)
     target = torch.rand(3, 1, 6, 5, dtype=torch.float64)
     direct = []
-    for z, t in zip(logits, target):
+    for z, t in zip(logits, target, strict=True):
         direct.append(-(z * t).mean() + t.mean() * torch.log(torch.exp(z).mean()))
-    assert photon_loss(logits, target).item() == pytest.approx(torch.stack(direct).mean().item(), rel=1e-6)
+    assert photon_loss(logits, target).item() == pytest.approx(
+        torch.stack(direct).mean().item(), rel=1e-6
+    )
 
 
 def test_photon_loss_is_stable_for_huge_logits():
@@ -65,7 +67,9 @@ def test_accumulate_stops_just_past_the_requested_psnr(max_psnr):
     network = build("unet", depth=2, start_filters=4, levels=3).eval()
     beta = 0.2
     with torch.no_grad():
-        result = accumulate(network, torch.zeros(3, 1, 12, 12), max_psnr=max_psnr, beta=beta, seed=0)
+        result = accumulate(
+            network, torch.zeros(3, 1, 12, 12), max_psnr=max_psnr, beta=beta, seed=0
+        )
     reached = 10 * torch.log10(result.photons.mean(dim=(1, 2, 3)))
     assert torch.all(reached > max_psnr)
     # One step adds about beta of the photons (Poisson spread allowed).

@@ -11,8 +11,11 @@ from gaptorch.datasets import FASHION_MNIST
 
 @pytest.mark.parametrize(
     "text, options",
-    [("ddim:50", {"sampler": "ddim", "steps": 50}), ("ddpm", {"sampler": "ddpm"}),
-     ("ddpm:100", {"sampler": "ddpm", "steps": 100})],
+    [
+        ("ddim:50", {"sampler": "ddim", "steps": 50}),
+        ("ddpm", {"sampler": "ddpm"}),
+        ("ddpm:100", {"sampler": "ddpm", "steps": 100}),
+    ],
 )
 def test_sampling_options_parse(text, options):
     assert generation.sampling_options(text) == options
@@ -40,8 +43,13 @@ def test_the_benchmark_scores_both_bundled_generators_and_the_references(tmp_pat
     )
     record = json.loads((tmp_path / "generation-cpu.json").read_text())
     rows = {row["model"]: row for row in record["rows"]}
-    assert list(rows) == ["real training images", "per-pixel Gaussian", "ddpm-fashion ddim 2",
-                          "ddpm-fashion ddpm 3", "gap-gen-fashion"]
+    assert list(rows) == [
+        "real training images",
+        "per-pixel Gaussian",
+        "ddpm-fashion ddim 2",
+        "ddpm-fashion ddpm 3",
+        "gap-gen-fashion",
+    ]
     assert record["environment"]["torch"] and record["summary"]["count"] == 16
     assert rows["ddpm-fashion ddpm 3"]["sampling"] == {"sampler": "ddpm", "steps": 3}
     assert all(row["images_per_second"] > 0 for row in record["rows"] if "method" in row)
@@ -58,8 +66,17 @@ class _Means(torch.nn.Module):
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")
 def test_with_an_inception_file_the_benchmark_reports_fid(tmp_path):
     torch.jit.save(torch.jit.script(_Means()), str(tmp_path / "inception.pt"))
-    generation.main(["gap-gen-fashion", "--count", "8", "--out", str(tmp_path),
-                     "--inception", str(tmp_path / "inception.pt")])
+    generation.main(
+        [
+            "gap-gen-fashion",
+            "--count",
+            "8",
+            "--out",
+            str(tmp_path),
+            "--inception",
+            str(tmp_path / "inception.pt"),
+        ]
+    )
     record = json.loads((tmp_path / "generation-cpu.json").read_text())
     assert record["summary"]["metric"].startswith("FID (Inception-v3) features of inception.pt")
     assert [row["model"] for row in record["rows"]][-1] == "gap-gen-fashion"
@@ -73,8 +90,12 @@ def test_a_generator_card_takes_its_own_rows_and_the_references():
         "environment": {"device": "cpu", "cpu_threads": 1, "torch": "2"},
         "rows": [
             {"model": "real training images", "fd": 2.9, "reference": "floor"},
-            {"model": "ddpm-fashion ddim 50", "fd": 99.0, "images_per_second": 10.0,
-             "method": "ddpm"},
+            {
+                "model": "ddpm-fashion ddim 50",
+                "fd": 99.0,
+                "images_per_second": 10.0,
+                "method": "ddpm",
+            },
             {"model": "gap-gen-fashion", "fd": 70.0, "images_per_second": 5.0, "method": "gap"},
         ],
     }

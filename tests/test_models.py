@@ -47,7 +47,9 @@ def test_unet_is_translation_equivariant_on_its_pooling_grid():
     with torch.no_grad():
         whole = network(image)
         shifted = network(image[..., 4:, 8:])
-    torch.testing.assert_close(whole[..., 24:40, 24:40], shifted[..., 20:36, 16:32], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        whole[..., 24:40, 24:40], shifted[..., 20:36, 16:32], atol=1e-4, rtol=1e-4
+    )
 
 
 def test_unknown_architecture_and_keywords_are_named():

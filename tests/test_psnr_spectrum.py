@@ -13,8 +13,18 @@ def test_cascade_slices_split_the_full_range_evenly():
 
 def test_quick_spectrum_scores_every_model_in_every_slice(tmp_path):
     results = psnr_spectrum.main(
-        ["--quick", "--data", "fluorescence", "--architectures", "unet", "--cascade", "2",
-         "--curriculum", "--out", str(tmp_path)]
+        [
+            "--quick",
+            "--data",
+            "fluorescence",
+            "--architectures",
+            "unet",
+            "--cascade",
+            "2",
+            "--curriculum",
+            "--out",
+            str(tmp_path),
+        ]
     )
     if "fluorescence" in results["skipped"]:
         pytest.skip(results["skipped"]["fluorescence"])

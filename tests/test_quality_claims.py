@@ -30,5 +30,8 @@ def test_3d_gap_gains_10_db_on_a_z_stack_at_2_photons_in_600_steps():
     denoiser = Denoiser.train(noisy, axes="ZYX", steps=600, seed=0)
     assert denoiser.dims == 3
     gain = psnr(denoiser.denoise(noisy, axes="ZYX"), clean) - psnr(noisy, clean)
-    print(f"nuclei z-stack 2 photons: +{gain:.2f} dB, trained in {denoiser.spec.training['seconds']:.0f} s")
+    print(
+        f"nuclei z-stack 2 photons: +{gain:.2f} dB, "
+        f"trained in {denoiser.spec.training['seconds']:.0f} s"
+    )
     assert gain >= 10.0

@@ -8,7 +8,13 @@ from conftest import TINY_NETWORK
 from gaptorch import Denoiser, TrainConfig
 from gaptorch.data import PatchSampler
 
-OPTIONS = {"network": TINY_NETWORK, "batch_size": 4, "patch_size": 24, "val_every": 5, "log_every": 5}
+OPTIONS = {
+    "network": TINY_NETWORK,
+    "batch_size": 4,
+    "patch_size": 24,
+    "val_every": 5,
+    "log_every": 5,
+}
 
 
 def _weights(denoiser):
@@ -39,11 +45,19 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(camera_counts, tmp_pat
 
     monkeypatch.setattr(PatchSampler, "sample", crash_at_step_nine)
     with pytest.raises(KeyboardInterrupt):
-        Denoiser.train(noisy, steps=10, seed=1, checkpoint_dir=str(tmp_path), checkpoint_every=4, **OPTIONS)
+        Denoiser.train(
+            noisy, steps=10, seed=1, checkpoint_dir=str(tmp_path), checkpoint_every=4, **OPTIONS
+        )
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 8
     monkeypatch.setattr(PatchSampler, "sample", sample)
     resumed = Denoiser.train(
-        noisy, steps=10, seed=1, checkpoint_dir=str(tmp_path), resume=True, checkpoint_every=4, **OPTIONS
+        noisy,
+        steps=10,
+        seed=1,
+        checkpoint_dir=str(tmp_path),
+        resume=True,
+        checkpoint_every=4,
+        **OPTIONS,
     )
     torch.testing.assert_close(_weights(resumed), _weights(straight))
 

@@ -79,8 +79,11 @@ def _generator_on(generator: torch.Generator, device: torch.device) -> torch.Gen
 
 @dataclass(frozen=True)
 class GapTrainingPair:
-    """How a batch becomes (input, target): the binomial split of noisy counts ("self"),
-    or simulated counts from clean images with the clean image as target ("clean")."""
+    """How a batch becomes (input, target).
+
+    The binomial split of noisy counts ("self"), or simulated counts from clean images
+    with the clean image as target ("clean").
+    """
 
     supervision: Literal["self", "clean"] = "self"
 
@@ -180,7 +183,12 @@ def accumulate(
             if not bool(running.all()):
                 finished = rows[~running]
                 result[finished], result_probs[finished] = canvas[~running], probs[~running]
-                canvas, probs, totals, rows = canvas[running], probs[running], totals[running], rows[running]
+                canvas, probs, totals, rows = (
+                    canvas[running],
+                    probs[running],
+                    totals[running],
+                    rows[running],
+                )
             if rows.numel() == 0:
                 break
         if trajectory_every and step % trajectory_every == 0:
@@ -189,7 +197,12 @@ def accumulate(
         steps[rows] += running.long()
         budget = torch.where(running, (beta * totals).clamp_min(1.0), 0.0).float()
         canvas, probs = gap_step(
-            predict(canvas), canvas, budget, seed=_step_seed(seed, step), totals=totals, backend=backend
+            predict(canvas),
+            canvas,
+            budget,
+            seed=_step_seed(seed, step),
+            totals=totals,
+            backend=backend,
         )
     result[rows], result_probs[rows] = canvas, probs
     if trajectory_every:
@@ -233,13 +246,17 @@ class GapOptions:
         if self.psnr_range is not None:
             low, high = self.psnr_range
             if not low < high:
-                raise ValueError(f"psnr_range must be (low, high) with low < high, got {self.psnr_range}")
+                raise ValueError(
+                    f"psnr_range must be (low, high) with low < high, got {self.psnr_range}"
+                )
         if self.curriculum is not None and self.psnr_range is not None:
             raise ValueError("give psnr_range or curriculum, not both")
 
     def schedule(self, data_span: tuple[float, float]) -> Curriculum | tuple[float, float]:
-        """The curriculum or the fixed range to train with, for data whose images'
-        pseudo-PSNR spans `data_span` dB."""
+        """The curriculum or the fixed range to train with.
+
+        For data whose images' pseudo-PSNR spans `data_span` dB.
+        """
         if self.curriculum is True:
             return Curriculum()
         if isinstance(self.curriculum, dict):
@@ -257,7 +274,10 @@ class GapObjective:
     """GAP's training objective for the shared loop: split (or simulate), photon loss."""
 
     def __init__(
-        self, schedule: Curriculum | tuple[float, float], supervision: str, backend: str | None = None
+        self,
+        schedule: Curriculum | tuple[float, float],
+        supervision: str,
+        backend: str | None = None,
     ) -> None:
         self.schedule = schedule
         self.make_pair = GapTrainingPair(supervision)  # type: ignore[arg-type]

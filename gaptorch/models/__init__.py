@@ -32,21 +32,23 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "ddpm_unet": DDPMUNet,
 }
 # The seed study's U-Net variants (one idea each) and the cascade of slice members.
-ARCHITECTURES.update({
-    "unet_attention": AttentionUNet,
-    "unet_cbam": CBAMUNet,
-    "unet_cross_attention": CrossAttentionUNet,
-    "unet_deep_supervision": DeepSupervisionUNet,
-    "unet_dense": DenseUNet,
-    "unet_dilated": DilatedUNet,
-    "unet_dynamic": DynamicUNet,
-    "unet_film": FiLMUNet,
-    "unet_gated": GatedUNet,
-    "unet_hierarchical": HierarchicalUNet,
-    "unet_hierarchical_dynamic": HierarchicalDynamicUNet,
-    "unet_psnr_conditioned": PsnrConditionedUNet,
-    "cascade": Cascade,
-})
+ARCHITECTURES.update(
+    {
+        "unet_attention": AttentionUNet,
+        "unet_cbam": CBAMUNet,
+        "unet_cross_attention": CrossAttentionUNet,
+        "unet_deep_supervision": DeepSupervisionUNet,
+        "unet_dense": DenseUNet,
+        "unet_dilated": DilatedUNet,
+        "unet_dynamic": DynamicUNet,
+        "unet_film": FiLMUNet,
+        "unet_gated": GatedUNet,
+        "unet_hierarchical": HierarchicalUNet,
+        "unet_hierarchical_dynamic": HierarchicalDynamicUNet,
+        "unet_psnr_conditioned": PsnrConditionedUNet,
+        "cascade": Cascade,
+    }
+)
 
 
 def list_architectures() -> list[str]:

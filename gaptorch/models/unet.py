@@ -222,4 +222,3 @@ def stage_channels(network: UNet) -> list[int]:
     """Channels after each `condition` stage: the encoder levels, then the decoder levels."""
     widths = network.widths
     return widths + [widths[i] for i in reversed(range(network.depth - 1))]
-

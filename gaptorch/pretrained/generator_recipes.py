@@ -100,8 +100,11 @@ def quality_section(name: str, results: dict) -> str:
         "| generator | FD | images/s |",
         "|---|---|---|",
         *(f"| {r['model']} | **{r['fd']:.1f}** | {r['images_per_second']:g} |" for r in mine),
-        *(f"| {r['model']} ({r['reference']}) | {r['fd']:.1f} | |"
-          for r in rows if "reference" in r),
+        *(
+            f"| {r['model']} ({r['reference']}) | {r['fd']:.1f} | |"
+            for r in rows
+            if "reference" in r
+        ),
     ]
     return "\n".join(lines)
 

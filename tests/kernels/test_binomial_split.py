@@ -193,8 +193,12 @@ def test_triton_split_agrees_with_the_reference_in_distribution(triton_device):
     p = torch.tensor([0.3, 0.7])
     triton_inp, _ = triton_split(counts, p, 5, triton_device)
     reference_inp, _ = binomial_split(counts, p, seed=5, backend="torch")
-    table = np.stack([np.bincount(x.long().flatten().numpy(), minlength=64)[:64]
-                      for x in (triton_inp, reference_inp)])
+    table = np.stack(
+        [
+            np.bincount(x.long().flatten().numpy(), minlength=64)[:64]
+            for x in (triton_inp, reference_inp)
+        ]
+    )
     table = table[:, table.min(axis=0) >= 5]
     assert stats.chi2_contingency(table)[1] > 1e-4
 
@@ -255,8 +259,10 @@ def test_triton_split_is_reproducible_and_independent_of_the_block_size(triton_d
     counts = torch.poisson(torch.full((2, 1, 24, 24), 12.0)).long().to(triton_device)
     counts[1, 0, :12] = 3000  # BTRS lanes as well
     probs = torch.tensor([0.5, 0.3], device=triton_device)
-    runs = [split_module._launch_binomial_split(counts, probs, seed=4, block=block)
-            for block in (64, 64, 4096)]
+    runs = [
+        split_module._launch_binomial_split(counts, probs, seed=4, block=block)
+        for block in (64, 64, 4096)
+    ]
     for inp, target in runs[1:]:
         assert torch.equal(inp, runs[0][0]) and torch.equal(target, runs[0][1])
 

@@ -73,8 +73,9 @@ def triton_step(logits, photons, budget, seed, device, **kwargs):
     totals = kwargs.pop("totals", None)
     if totals is not None:
         totals = totals.to(device)
-    _, mmse = gap_step(logits, photons, budget, seed=seed, backend="triton", totals=totals,
-                       **kwargs)
+    _, mmse = gap_step(
+        logits, photons, budget, seed=seed, backend="triton", totals=totals, **kwargs
+    )
     return photons.cpu(), mmse.cpu(), None if totals is None else totals.cpu()
 
 
@@ -83,8 +84,9 @@ def triton_step(logits, photons, budget, seed, device, **kwargs):
 def test_triton_step_fits_the_exact_poisson(rate, triton_device):
     logits = torch.zeros(SAMPLES)
     budget = rate * logits[0].numel()  # a uniform softmax: every pixel draws Poisson(rate)
-    photons, _, _ = triton_step(logits, torch.zeros(SAMPLES, dtype=torch.float64), budget, 21,
-                                triton_device)
+    photons, _, _ = triton_step(
+        logits, torch.zeros(SAMPLES, dtype=torch.float64), budget, 21, triton_device
+    )
     assert chi_square_pvalue(photons.numpy(), stats.poisson(rate)) > 1e-4
 
 
@@ -92,14 +94,19 @@ def test_triton_step_fits_the_exact_poisson(rate, triton_device):
 def test_triton_step_agrees_with_the_reference_in_distribution(triton_device):
     logits = torch.randn(SAMPLES, generator=torch.Generator().manual_seed(0)) * 2
     budget = torch.tensor([2e5, 2e6])
-    triton_photons, triton_mmse, _ = triton_step(logits, torch.zeros(SAMPLES), budget, 3,
-                                                 triton_device)
+    triton_photons, triton_mmse, _ = triton_step(
+        logits, torch.zeros(SAMPLES), budget, 3, triton_device
+    )
     reference = torch.zeros(SAMPLES)
     _, reference_mmse = gap_step(logits, reference, budget, seed=3, backend="torch")
     torch.testing.assert_close(triton_mmse, reference_mmse)
     for image in range(2):
-        table = np.stack([np.bincount(x[image].long().flatten().numpy(), minlength=80)[:80]
-                          for x in (triton_photons, reference)])
+        table = np.stack(
+            [
+                np.bincount(x[image].long().flatten().numpy(), minlength=80)[:80]
+                for x in (triton_photons, reference)
+            ]
+        )
         table = table[:, table.min(axis=0) >= 5]
         assert stats.chi2_contingency(table)[1] > 1e-4
 
@@ -111,8 +118,9 @@ def test_triton_step_mmse_is_the_softmax_and_totals_count_new_photons(shape, tri
     batch = shape[0]
     budget = torch.linspace(0, 500, batch)
     totals = torch.full((batch,), 7, dtype=torch.int64)
-    photons, mmse, totals = triton_step(logits, torch.ones(shape), budget, 2, triton_device,
-                                        totals=totals)
+    photons, mmse, totals = triton_step(
+        logits, torch.ones(shape), budget, 2, triton_device, totals=totals
+    )
     expected = torch.softmax(logits.reshape(batch, -1), dim=1).reshape(shape)
     torch.testing.assert_close(mmse, expected)
     new = (photons - 1).reshape(batch, -1).sum(dim=1)
@@ -159,8 +167,12 @@ def test_triton_step_is_reproducible_and_independent_of_the_block_size(triton_de
 def test_triton_step_streams_are_independent_across_calls(triton_device):
     logits = torch.zeros(2, 1, 128, 128)
     base = 99
-    draws = [triton_step(logits, torch.zeros(logits.shape), 2.0 * logits[0].numel(), seed,
-                         triton_device)[0] for seed in (base, base + 2**32, base + 1)]
+    draws = [
+        triton_step(
+            logits, torch.zeros(logits.shape), 2.0 * logits[0].numel(), seed, triton_device
+        )[0]
+        for seed in (base, base + 2**32, base + 1)
+    ]
     for other in draws[1:]:
         r = np.corrcoef(draws[0].flatten().numpy(), other.flatten().numpy())[0, 1]
         assert abs(r) < 5 / np.sqrt(draws[0].numel())
@@ -170,8 +182,13 @@ def test_triton_step_streams_are_independent_across_calls(triton_device):
 
 def test_totals_of_another_dtype_are_rejected():
     with pytest.raises(TypeError, match="totals"):
-        gap_step(torch.randn(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), 1.0, seed=0,
-                 totals=torch.zeros(1, dtype=torch.float32))
+        gap_step(
+            torch.randn(1, 1, 4, 4),
+            torch.zeros(1, 1, 4, 4),
+            1.0,
+            seed=0,
+            totals=torch.zeros(1, dtype=torch.float32),
+        )
 
 
 @pytest.mark.gpu
