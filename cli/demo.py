@@ -11,7 +11,7 @@ import numpy as np
 import tifffile
 
 from gaptorch import Denoiser, psnr
-from gaptorch.cli.options import debug_option
+from gaptorch.cli.options import debug_option, model_option
 from gaptorch.cli.panel import save_panel
 from gaptorch.io.write import write_atomically
 
@@ -35,9 +35,7 @@ def simulated_counts(clean: np.ndarray, photons: float, seed: int) -> tuple[np.n
     show_default=True,
     help="Folder for the result TIFFs and the side-by-side PNG.",
 )
-@click.option(
-    "--model", default=None, help="Bundled model name or model folder (default: the default model)."
-)
+@model_option("denoiser")
 @click.option(
     "--photons",
     type=click.FloatRange(min=0.01),
@@ -59,7 +57,8 @@ def demo(out_dir: Path, model: str | None, photons: float, seed: int) -> None:
     denoiser = Denoiser.from_pretrained(model, device="cpu")
     name = denoiser.spec.training.get("name", model)
     click.echo(
-        f"sample {SAMPLE} {clean.shape}, simulated {photons:g} photons/pixel; denoising with {name} ..."
+        f"sample {SAMPLE} {clean.shape}, simulated {photons:g} photons/pixel; "
+        f"denoising with {name} ..."
     )
     began = time.perf_counter()
     estimate = denoiser.denoise(noisy, axes="ZYX")

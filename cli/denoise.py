@@ -7,14 +7,6 @@ from typing import Any
 
 import click
 import torch
-from gaptorch.cli.errors import GapError
-from gaptorch.cli.options import (
-    common_image_options,
-    fast_path_options,
-    model_option,
-    quiet_debug_options,
-)
-from gaptorch.cli.report import BatchReport
 
 from gaptorch import Denoiser
 from gaptorch.acceleration import FastPaths
@@ -26,10 +18,19 @@ from gaptorch.batch import (
     run_batch,
     sample_file,
 )
+from gaptorch.cli.errors import GapError
+from gaptorch.cli.options import (
+    accumulation_options,
+    common_image_options,
+    fast_path_options,
+    model_option,
+    quiet_debug_options,
+)
+from gaptorch.cli.report import BatchReport
 from gaptorch.distributed import gather, join, rank_device
-from gaptorch.training import choose_device
 from gaptorch.io import OUTPUT_DTYPES, ImageReader, find_images, plan_outputs
 from gaptorch.pretrained import DEFAULTS
+from gaptorch.training import choose_device
 
 EXIT_HELP = (
     "Exit code 0 when every file is done or skipped, 2 when the command cannot run or any "
@@ -161,10 +162,18 @@ def denoise(
     report = BatchReport("denoise", len(mine), quiet or silent, bool(ctx.meta.get("gap.debug")))
 
     def work(job: Any, outputs: tuple[Path, ...]) -> Any:
-        return denoise_file(denoiser, job.source, outputs[0], settings, progress=report.progress,
-                            world=world if split_planes else None)
+        return denoise_file(
+            denoiser,
+            job.source,
+            outputs[0],
+            settings,
+            progress=report.progress,
+            world=world if split_planes else None,
+        )
 
-    summary = run_batch(mine, work, on_start=report.start, on_result=None if silent else report.result)
+    summary = run_batch(
+        mine, work, on_start=report.start, on_result=None if silent else report.result
+    )
     merged = summary if split_planes else merge_summaries(summary, world)
     if world.is_main:
         report.summary(merged)
@@ -178,23 +187,7 @@ def denoise(
 @click.option(
     "-n", "--samples", "n", type=click.IntRange(min=1), required=True, help="Samples per image."
 )
-@click.option(
-    "--max-psnr",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Add photons until this pseudo-PSNR (dB).",
-)
-@click.option(
-    "--beta",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
-    show_default=True,
-    help="Fraction of the photons added per step.",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Makes the samples reproducible."
-)
+@accumulation_options("samples")
 @common_image_options
 @fast_path_options
 @quiet_debug_options

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 import numpy as np
-from gaptorch.cli.errors import GapError
-from gaptorch.cli.options import IntTuple, model_option, quiet_debug_options
 
 from gaptorch import Generator, __version__
+from gaptorch.cli.errors import GapError
+from gaptorch.cli.options import IntTuple, accumulation_options, model_option, quiet_debug_options
 from gaptorch.io.write import write_pngs, write_tiff
 from gaptorch.pretrained import DEFAULTS
 
@@ -54,23 +54,7 @@ def load_generator(model: str | None, device: str | None) -> Generator:
     default=None,
     help="Also write each image as an 8-bit PNG into this folder.",
 )
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Makes the images reproducible."
-)
-@click.option(
-    "--max-psnr",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Accumulate photons until this pseudo-PSNR (dB).",
-)
-@click.option(
-    "--beta",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
-    show_default=True,
-    help="Fraction of the photons added per step.",
-)
+@accumulation_options("images")
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),

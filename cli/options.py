@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +10,8 @@ from typing import Any
 import click
 
 from gaptorch.acceleration import FastPaths
-from gaptorch.cli.errors import GapError
-
 from gaptorch.axes import ALPHABET, validate_axes
+from gaptorch.cli.errors import GapError
 
 F = Callable[..., Any]
 
@@ -160,6 +158,39 @@ def common_image_options(function: F) -> F:
     return function
 
 
+def accumulation_options(outputs: str) -> Callable[[F], F]:
+    """--max-psnr, --beta and --seed of the commands that accumulate photons into `outputs`."""
+
+    def apply(function: F) -> F:
+        options = [
+            click.option(
+                "--max-psnr",
+                type=float,
+                default=30.0,
+                show_default=True,
+                help="Add photons until this pseudo-PSNR (dB).",
+            ),
+            click.option(
+                "--beta",
+                type=click.FloatRange(min=0, min_open=True),
+                default=0.1,
+                show_default=True,
+                help="Fraction of the photons added per step.",
+            ),
+            click.option(
+                "--seed",
+                type=click.IntRange(min=0),
+                default=None,
+                help=f"Makes the {outputs} reproducible.",
+            ),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
 def _quiet_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         ctx.meta["gap.quiet"] = True
@@ -195,19 +226,40 @@ def fast_path_options(function: F) -> F:
 
     @functools.wraps(function)
     def with_fast_paths(
-        *args: Any, compile_: bool | None, bf16: bool, channels_last: bool, prefetch: bool, **kwargs: Any
+        *args: Any,
+        compile_: bool | None,
+        bf16: bool,
+        channels_last: bool,
+        prefetch: bool,
+        **kwargs: Any,
     ) -> Any:
-        fast = FastPaths(bf16=bf16, channels_last=channels_last, compile=compile_, prefetch=prefetch)
+        fast = FastPaths(
+            bf16=bf16, channels_last=channels_last, compile=compile_, prefetch=prefetch
+        )
         return function(*args, fast=fast, **kwargs)
 
     options = [
-        click.option("--compile/--no-compile", "compile_", default=None,
-                     help="torch.compile the network (default: only when training on CUDA)."),
-        click.option("--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast on CUDA."),
-        click.option("--channels-last/--no-channels-last", default=True, show_default=True,
-                     help="Channels-last memory format for 2D networks on CUDA."),
-        click.option("--prefetch/--no-prefetch", default=True, show_default=True,
-                     help="Read the next block of a file while the current one is computed."),
+        click.option(
+            "--compile/--no-compile",
+            "compile_",
+            default=None,
+            help="torch.compile the network (default: only when training on CUDA).",
+        ),
+        click.option(
+            "--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast on CUDA."
+        ),
+        click.option(
+            "--channels-last/--no-channels-last",
+            default=True,
+            show_default=True,
+            help="Channels-last memory format for 2D networks on CUDA.",
+        ),
+        click.option(
+            "--prefetch/--no-prefetch",
+            default=True,
+            show_default=True,
+            help="Read the next block of a file while the current one is computed.",
+        ),
     ]
     for option in reversed(options):
         with_fast_paths = option(with_fast_paths)
