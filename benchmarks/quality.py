@@ -62,8 +62,15 @@ def score(estimates: list[np.ndarray], clean: list[np.ndarray], rgb: bool) -> di
     """Mean PSNR and SSIM over images, in photon units."""
     channel_axis = _channel_axis(rgb)
     return {
-        "psnr": float(np.mean([psnr(e, c) for e, c in zip(estimates, clean)])),
-        "ssim": float(np.mean([ssim(e, c, channel_axis=channel_axis) for e, c in zip(estimates, clean)])),
+        "psnr": float(np.mean([psnr(e, c) for e, c in zip(estimates, clean, strict=True)])),
+        "ssim": float(
+            np.mean(
+                [
+                    ssim(e, c, channel_axis=channel_axis)
+                    for e, c in zip(estimates, clean, strict=True)
+                ]
+            )
+        ),
     }
 
 
@@ -85,7 +92,9 @@ def bundled(denoiser: Denoiser, axes: str) -> Method:
 
 def posterior_mean(denoiser: Denoiser, axes: str, samples: int, seed: int) -> Method:
     """Mean of posterior samples of the bundled model."""
-    return lambda noisy: [denoiser.sample(n, samples, axes=axes, seed=seed).mean(axis=0) for n in noisy]
+    return lambda noisy: [
+        denoiser.sample(n, samples, axes=axes, seed=seed).mean(axis=0) for n in noisy
+    ]
 
 
 def anscombe_method(rgb: bool) -> Method:
@@ -104,23 +113,43 @@ def _network_of(model: str | None) -> dict:
     return {k: v for k, v in spec.network.items() if k not in ("dims", "in_channels", "log_skip")}
 
 
-def _previous_rows(paths: list[Path], settings: dict, data: str, methods: tuple[str, ...]) -> list[dict]:
-    """Rows of other methods from earlier runs with the same data and settings (`--reuse`);
-    a file with other settings is an error, not silently mixed in."""
+def _previous_rows(
+    paths: list[Path], settings: dict, data: str, methods: tuple[str, ...]
+) -> list[dict]:
+    """Rows of other methods from earlier runs with the same data and settings (`--reuse`).
+
+    The earlier runs may cover other photon levels (each level's noisy images depend only
+    on the seed, so slow rows can be split across processes): rows at this run's levels
+    are kept. A file with other data or settings is an error, not silently mixed in.
+    """
+
+    def same(other: dict) -> bool:
+        return {k: v for k, v in other.items() if k != "levels"} == {
+            k: v for k, v in settings.items() if k != "levels"
+        }
+
     rows: dict[tuple[float, str], dict] = {}
     for path in paths:
         earlier = json.loads(Path(path).read_text())
-        if earlier.get("settings") != settings or earlier.get("data") != data:
+        if not same(earlier.get("settings", {})) or earlier.get("data") != data:
             raise ValueError(f"--reuse {path}: other data or settings than this run")
         for r in earlier["rows"]:
-            if r["method"] not in methods and r["method"] != "noisy":
+            wanted = r["method"] not in methods and r["method"] != "noisy"
+            if wanted and r["photons"] in settings["levels"]:
                 rows[(r["photons"], r["method"])] = r
     return list(rows.values())
 
 
 def run(
-    model: str | None, data: str, levels: tuple[float, ...], self_steps: int, samples: int, seed: int,
-    methods: tuple[str, ...], reuse: Sequence[Path] = (), panel_level: float | None = None,
+    model: str | None,
+    data: str,
+    levels: tuple[float, ...],
+    self_steps: int,
+    samples: int,
+    seed: int,
+    methods: tuple[str, ...],
+    reuse: Sequence[Path] = (),
+    panel_level: float | None = None,
 ) -> tuple[dict, list[np.ndarray]]:
     """Score every method at every level.
 
@@ -130,7 +159,9 @@ def run(
     clean_images, axes = evaluation_images(data)
     rgb = data == "photos"
     network = _network_of(model)
-    denoiser = Denoiser.from_pretrained(model) if {"bundled", "posterior-mean"} & set(methods) else None
+    denoiser = (
+        Denoiser.from_pretrained(model) if {"bundled", "posterior-mean"} & set(methods) else None
+    )
     table: dict[str, Method] = {
         "anscombe": anscombe_method(rgb),
         "gap-self": self_supervised(self_steps, seed, axes, network),
@@ -138,27 +169,48 @@ def run(
     if denoiser is not None:
         table["bundled"] = bundled(denoiser, axes)
         table["posterior-mean"] = posterior_mean(denoiser, axes, samples, seed)
-    settings = {"levels": list(levels), "gap_self_steps": self_steps, "gap_self_network": network,
-                "posterior_samples": samples, "seed": seed, "gaussian_denoiser": gaussian_denoiser_name()}
+    settings = {
+        "levels": list(levels),
+        "gap_self_steps": self_steps,
+        "gap_self_network": network,
+        "posterior_samples": samples,
+        "seed": seed,
+        "gaussian_denoiser": gaussian_denoiser_name(),
+    }
     rows = _previous_rows(list(reuse), settings, data, methods)
     panel: list[np.ndarray] = []
     for level in levels:
         rng = np.random.default_rng(seed)
         pairs = [datasets.simulate_counts(c, level, rng) for c in clean_images]
         rates, noisy = [r for r, _ in pairs], [n for _, n in pairs]
-        rows.append({"photons": level, "method": "noisy",
-                     **score([n.astype(np.float64) for n in noisy], rates, rgb), "seconds": 0.0})
+        rows.append(
+            {
+                "photons": level,
+                "method": "noisy",
+                **score([n.astype(np.float64) for n in noisy], rates, rgb),
+                "seconds": 0.0,
+            }
+        )
         if level == panel_level:
             panel.append(crop_center(noisy[0], 128))
         for name in methods:
             began = time.perf_counter()
             estimates = table[name](noisy)
-            rows.append({"photons": level, "method": name, **score(estimates, rates, rgb),
-                         "seconds": round(time.perf_counter() - began, 2)})
+            rows.append(
+                {
+                    "photons": level,
+                    "method": name,
+                    **score(estimates, rates, rgb),
+                    "seconds": round(time.perf_counter() - began, 2),
+                }
+            )
             if level == panel_level:
                 panel.append(crop_center(estimates[0], 128))
-            print(f"{data} {level:>6g} photons  {name:<15} PSNR {rows[-1]['psnr']:6.2f}  "
-                  f"SSIM {rows[-1]['ssim']:.3f}", flush=True)
+            print(
+                f"{data} {level:>6g} photons  {name:<15} PSNR {rows[-1]['psnr']:6.2f}  "
+                f"SSIM {rows[-1]['ssim']:.3f}",
+                flush=True,
+            )
         if level == panel_level:
             panel.append(crop_center(rates[0], 128))
     rows.sort(key=lambda r: (r["photons"], r["method"] != "noisy"))
@@ -204,26 +256,50 @@ def plot(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> dict:
     """Command-line entry point (also `gap bench quality`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="bundled name or model folder (default: the default model)")
+    parser.add_argument(
+        "--model", default=None, help="bundled name or model folder (default: the default model)"
+    )
     parser.add_argument("--data", choices=["fluorescence", "photos"], default="fluorescence")
     parser.add_argument("--levels", type=float, nargs="+", default=list(LEVELS))
     parser.add_argument("--self-steps", type=int, default=600, help="training steps of gap-self")
-    parser.add_argument("--samples", type=int, default=8, help="posterior samples for posterior-mean")
-    parser.add_argument("--methods", nargs="+", default=["anscombe", "gap-self", "bundled", "posterior-mean"])
-    parser.add_argument("--reuse", type=Path, nargs="+", default=[],
-                        help="results JSON of earlier runs (same data and settings): their rows of "
-                        "the methods not run now are kept")
-    parser.add_argument("--panel-level", type=float, default=2.0, help="photon level of the crop panel")
+    parser.add_argument(
+        "--samples", type=int, default=8, help="posterior samples for posterior-mean"
+    )
+    parser.add_argument(
+        "--methods", nargs="+", default=["anscombe", "gap-self", "bundled", "posterior-mean"]
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="results JSON of earlier runs (same data and settings): their rows of "
+        "the methods not run now are kept",
+    )
+    parser.add_argument(
+        "--panel-level", type=float, default=2.0, help="photon level of the crop panel"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     stem = args.out / f"quality-{args.data}-{device_slug(environment(device))}"
-    results, panel = run(args.model, args.data, tuple(args.levels), args.self_steps, args.samples,
-                         args.seed, tuple(args.methods), args.reuse, args.panel_level)
+    results, panel = run(
+        args.model,
+        args.data,
+        tuple(args.levels),
+        args.self_steps,
+        args.samples,
+        args.seed,
+        tuple(args.methods),
+        args.reuse,
+        args.panel_level,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomically(stem.with_suffix(".json"),
-                     lambda p: Path(p).write_text(json.dumps(results, indent=2) + "\n"))
+    write_atomically(
+        stem.with_suffix(".json"),
+        lambda p: Path(p).write_text(json.dumps(results, indent=2) + "\n"),
+    )
     if panel:
         write_atomically(stem.parent / f"{stem.name}-panel.png", lambda p: save_panel(p, panel))
     try:

@@ -34,9 +34,23 @@ def test_reused_rows_keep_other_methods_and_drop_the_ones_run_again(tmp_path):
 
 
 def test_reusing_a_run_with_other_settings_is_an_error(tmp_path):
-    other = _results(tmp_path / "a.json", [], settings={"levels": [8.0], "seed": 0})
+    other = _results(tmp_path / "a.json", [], settings={"levels": [2.0], "seed": 1})
     with pytest.raises(ValueError, match="other data or settings"):
         _previous_rows([other], SETTINGS, "fluorescence", ("bundled",))
+    photos = _results(tmp_path / "b.json", [], data="photos")
+    with pytest.raises(ValueError, match="other data or settings"):
+        _previous_rows([photos], SETTINGS, "fluorescence", ("bundled",))
+
+
+def test_runs_over_other_levels_give_their_rows_at_this_runs_levels(tmp_path):
+    def split(name, levels):
+        rows = [{"photons": lv, "method": "posterior-mean", "psnr": lv} for lv in levels]
+        return _results(tmp_path / name, rows, settings={"levels": levels, "seed": 0})
+
+    low, high = split("low.json", [0.5, 2.0]), split("high.json", [8.0, 32.0])
+    settings = {"levels": [2.0, 8.0], "seed": 0}
+    rows = _previous_rows([low, high], settings, "fluorescence", ("bundled",))
+    assert sorted(r["photons"] for r in rows) == [2.0, 8.0]
 
 
 def test_the_anscombe_baseline_beats_the_noisy_input_and_keeps_the_photon_scale():
