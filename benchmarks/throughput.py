@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gaptorch.acceleration import cpu_computes_bf16
 from gaptorch.benchmarks.common import device_slug, environment
 
 RESULTS = Path(__file__).parent / "results"
@@ -105,12 +106,19 @@ def measure_denoise(case: dict[str, Any]) -> dict[str, Any]:
 
 def measure_train(case: dict[str, Any]) -> dict[str, Any]:
     """Training steps/s through the data pipeline and on a pre-made batch."""
-    from gaptorch.acceleration import FastPaths, compiled, prepare
+    from gaptorch.acceleration import compiled, prepare
     from gaptorch.data import PatchSampler
     from gaptorch.methods.gap import GapObjective
+    from gaptorch.training import TrainConfig
 
     device = torch.device(case["device"])
-    fast = FastPaths(**case["fast"])
+    switches = case["fast"]
+    fast = TrainConfig(  # the fast paths training uses (bf16 on CPUs with native bf16)
+        steps=1,
+        amp=switches.get("bf16", True),
+        channels_last=switches.get("channels_last", True),
+        compile=switches.get("compile"),
+    ).fast
     dims, steps = case["dims"], case["steps"]
     denoiser = _model(dims, device, case["fast"])
     network = prepare(denoiser.network.train(), device, fast)
@@ -236,7 +244,7 @@ def cases(device: str, shapes: dict[str, tuple[int, ...]], steps: int) -> list[d
         )
         for name, fast in variants.items():
             rows.append({**base, "measure": "denoise", "variant": name, "fast": fast})
-        for name in ("all fast paths", "compiled") if device == "cuda" else ("all fast paths",):
+        for name in _train_variants(device):
             rows.append(
                 {
                     **base,
@@ -256,6 +264,13 @@ def cases(device: str, shapes: dict[str, tuple[int, ...]], steps: int) -> list[d
             }
         )
     return rows
+
+
+def _train_variants(device: str) -> tuple[str, ...]:
+    """Training rows: bf16 matters on CUDA and on CPUs that compute it natively."""
+    if device == "cuda":
+        return ("all fast paths", "no bf16", "compiled")
+    return ("all fast paths", "no bf16") if cpu_computes_bf16() else ("all fast paths",)
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -299,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         else (
             "CPU run: stacks reduced to "
             + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items())
-            + "; bf16 and channels_last act on CUDA only, so their rows are omitted"
+            + "; denoising runs in float32 and channels_last acts on CUDA only, so those "
+            + "rows are omitted; training uses bf16 where the CPU computes it natively ("
+            + ("yes" if cpu_computes_bf16() else "no")
+            + " here)"
         )
     )
     env = environment(torch.device(device))
