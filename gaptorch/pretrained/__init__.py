@@ -23,9 +23,10 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "50acfebefaf1d5c56be5d185833786dc68d4c0601275107e655cc4233367cf02",
+        "c29be6923d48481bef839c5bed6bb1ceb45997b90df2dc87dad4b938c9458b6f",
         "denoiser",
-        "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
+        "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
+        "CPU-trained (recipe: recipes.py)",
     ),
     "gap-photo-rgb": BundledModel(
         "gap-photo-rgb",
@@ -86,4 +87,6 @@ def resolve_model_path(name_or_path: str | os.PathLike | None, *, kind: str) -> 
             )
         return folder
     known = ", ".join(list_models()) or "none are bundled in this version"
-    raise ValueError(f"model {str(name)!r} is neither a model folder nor a bundled model (bundled: {known})")
+    raise ValueError(
+        f"model {str(name)!r} is neither a model folder nor a bundled model (bundled: {known})"
+    )
