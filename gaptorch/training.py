@@ -306,7 +306,7 @@ def run_training(
     """
     world = join(choose_device(config.device))
     device = rank_device(choose_device(config.device), world)
-    fast = config.fast
+    fast = config.fast.for_network(network)
     prepare(network, device, fast).train()
     model = compiled(_wrap(network, device, world), device, fast, training=True)
     generator = torch.Generator()

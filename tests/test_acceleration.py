@@ -111,3 +111,12 @@ def test_training_asks_for_cpu_bf16_and_amp_off_turns_it_off():
 
 def test_cpu_bf16_probe_answers_a_bool():
     assert isinstance(acceleration.cpu_computes_bf16(), bool)
+
+
+def test_cpu_bf16_is_for_2d_networks_only():
+    fast = FastPaths(bf16_cpu=True)
+    flat = build("unet", dims=2, depth=2, start_filters=4, levels=3)
+    deep = build("unet", dims=3, depth=2, start_filters=4, levels=3)
+    assert fast.for_network(flat).bf16_cpu
+    assert not fast.for_network(deep).bf16_cpu
+    assert fast.for_network(deep).bf16  # CUDA bf16 is untouched
