@@ -123,15 +123,14 @@ def _previous_rows(
     are kept. A file with other data or settings is an error, not silently mixed in.
     """
 
-    def same(other: dict) -> bool:
-        return {k: v for k, v in other.items() if k != "levels"} == {
-            k: v for k, v in settings.items() if k != "levels"
-        }
+    def without_levels(run_settings: dict) -> dict:
+        return {k: v for k, v in run_settings.items() if k != "levels"}
 
+    these = without_levels(settings)
     rows: dict[tuple[float, str], dict] = {}
     for path in paths:
         earlier = json.loads(Path(path).read_text())
-        if not same(earlier.get("settings", {})) or earlier.get("data") != data:
+        if without_levels(earlier.get("settings", {})) != these or earlier.get("data") != data:
             raise ValueError(f"--reuse {path}: other data or settings than this run")
         for r in earlier["rows"]:
             wanted = r["method"] not in methods and r["method"] != "noisy"
@@ -273,8 +272,8 @@ def main(argv: list[str] | None = None) -> dict:
         type=Path,
         nargs="+",
         default=[],
-        help="results JSON of earlier runs (same data and settings): their rows of "
-        "the methods not run now are kept",
+        help="results JSON of earlier runs (same data and settings, any photon levels): their "
+        "rows of the methods not run now, at this run's levels, are kept",
     )
     parser.add_argument(
         "--panel-level", type=float, default=2.0, help="photon level of the crop panel"

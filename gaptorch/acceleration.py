@@ -1,8 +1,9 @@
 """Speed switches for training and inference, each on by default where it is correct.
 
-bf16 autocast acts on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX) where asked
-for (training: half the step time on such a CPU, measured); it keeps softmax and losses in
-float32: callers cast outputs with `.float()`. channels_last acts on CUDA only;
+bf16 autocast acts on CUDA, and for 2D networks on CPUs with native bf16 (AVX512-BF16 or
+AMX) where asked for (training: half the step time on such a CPU, measured); it keeps
+softmax and losses in float32: callers cast outputs with `.float()`. channels_last acts
+on CUDA only;
 torch.compile is opt-in for inference and on by default for CUDA training, where
 thousands of steps amortise the compilation (inductor caches compiled graphs on disk
 between runs); a compile that fails falls back to eager execution with a warning, never
