@@ -91,6 +91,18 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     "--curriculum", is_flag=True, help="Widen the PSNR range in phases (for all photon levels)."
 )
 @click.option(
+    "--level-tilt",
+    type=float,
+    default=None,
+    help="GAP: sample training levels with density ~ level**T (0: uniform in dB).",
+)
+@click.option(
+    "--init",
+    default=None,
+    metavar="MODEL",
+    help="Fine-tune: start from this model (bundled name or folder); its network is kept.",
+)
+@click.option(
     "--architecture",
     type=click.Choice(list_architectures()),
     default=None,
@@ -171,6 +183,8 @@ def train(
     lr: float | None,
     psnr_range: tuple[float, float] | None,
     curriculum: bool,
+    level_tilt: float | None,
+    init: str | None,
     architecture: str | None,
     network_options: dict[str, Any],
     config_file: Path | None,
@@ -195,6 +209,7 @@ def train(
     Example:
       gap train raw/ -o my-model --steps 5000 --gain auto --seed 0
       gap denoise raw/ -o denoised/ --model my-model --gain auto
+      gap train raw/ -o tuned --init gap-fluo-2d --steps 2000 --lr 3e-4 --gain auto
     """
     if (model_dir / CONFIG_NAME).exists() and not (resume or overwrite):
         raise GapError(
@@ -211,6 +226,8 @@ def train(
         "lr": lr,
         "psnr_range": psnr_range,
         "curriculum": curriculum or None,
+        "level_tilt": level_tilt,
+        "init": init,
         "architecture": architecture,
         "pairs": pairs,
         "gain": gain,

@@ -17,7 +17,7 @@ from gaptorch.model_folder import ModelSpec
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import Data, read_items
-from gaptorch.training_setup import ModelOptions, refuse_options, run_record, seeded_network
+from gaptorch.training_setup import ModelOptions, initial_network, refuse_options, run_record
 
 DEFAULT_ARCHITECTURE = "ddpm_unet"
 PREPROCESSING = "largest central square, bilinear antialiased resize to image_size"
@@ -80,8 +80,8 @@ def train_ddpm(
     low = float(min(image.min() for image in images))
     high = float(max(image.max() for image in images))
     scaled = [to_unit_range(image, low, high) for image in images]
-    network, network_config = seeded_network(
-        model.architecture, model.network_kwargs(2, channels), seed
+    network, network_config = initial_network(
+        model, 2, channels, seed, kind="generator", method="ddpm"
     )
     grid = getattr(network, "multiples", (1, 1))
     if size % grid[0]:
@@ -113,6 +113,7 @@ def train_ddpm(
         sources=sources,
         device=device,
         patch=(size, size),
+        init=None if model.init is None else str(model.init),
     )
     spec = replace(spec, training=record)
     return network, spec, device, result

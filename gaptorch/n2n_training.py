@@ -13,7 +13,7 @@ from gaptorch.methods.n2n import N2NObjective, N2NOptions
 from gaptorch.model_folder import ModelSpec
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_pairs import load_training_pairs
-from gaptorch.training_setup import ModelOptions, refuse_options, run_record, seeded_network
+from gaptorch.training_setup import ModelOptions, initial_network, refuse_options, run_record
 
 DEFAULT_ARCHITECTURE = "light_unet"
 
@@ -43,8 +43,8 @@ def train_n2n(
     images, sources = load_training_pairs(
         data, pairs=n2n_options.pairs, axes=model.axes, dims=dims, channels=channels
     )
-    network, network_config = seeded_network(
-        model.architecture, model.network_kwargs(dims, channels), seed
+    network, network_config = initial_network(
+        model, dims, channels, seed, kind="denoiser", method="n2n"
     )
     patch = config.patch(dims)
     train_images, validation_images = split_validation(images, config.val_fraction, patch)
@@ -67,6 +67,7 @@ def train_n2n(
             sources=sources,
             device=choose_device(config.device),
             patch=train_sampler.patch,
+            init=None if model.init is None else str(model.init),
         ),
         method_config={**to_dict(n2n_options), "normalisation": "per-image mean and std"},
         intensity={"mean": data_mean},

@@ -18,7 +18,7 @@ from gaptorch.n2n_training import train_n2n
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import load_training_images
-from gaptorch.training_setup import ModelOptions, run_record, seeded_network
+from gaptorch.training_setup import ModelOptions, initial_network, run_record
 
 METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap", "ddpm")}
 
@@ -58,10 +58,8 @@ def train_model(
         offset=offset,
     )
     schedule = gap_options.schedule(loaded.psnr_span)
-    objective = GapObjective(schedule, gap_options.supervision)
-    network, network_config = seeded_network(
-        model.architecture, model.network_kwargs(dims, channels), seed
-    )
+    objective = GapObjective(schedule, gap_options.supervision, level_tilt=gap_options.level_tilt)
+    network, network_config = initial_network(model, dims, channels, seed, kind=kind, method=method)
     objective = with_auxiliary_loss(objective, network)
     patch = config.patch(dims)
     train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
@@ -100,6 +98,7 @@ def train_model(
                 sources=loaded.sources,
                 device=device,
                 patch=train_sampler.patch,
+                init=None if model.init is None else str(model.init),
             ),
             "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
         },

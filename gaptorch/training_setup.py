@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from gaptorch.config import to_dict
+from gaptorch.model_folder import load_model_folder
 from gaptorch.models import architecture_config, build
+from gaptorch.pretrained import resolve_model_path
 from gaptorch.training import TrainConfig, TrainResult
 from gaptorch.training_data import infer_network_shape
 
@@ -26,6 +28,7 @@ class ModelOptions:
     dims: int | None
     channels: int | None
     name: str | None
+    init: str | None = None
 
     @classmethod
     def take(cls, options: dict[str, Any], architecture: str) -> ModelOptions:
@@ -40,6 +43,7 @@ class ModelOptions:
             dims=options.pop("dims", None),
             channels=options.pop("channels", None),
             name=options.pop("name", None),
+            init=options.pop("init", None),
         )
 
     def shape(self, data: Any) -> tuple[int, int]:
@@ -76,6 +80,41 @@ def seeded_network(
         return build(architecture, **config), config
 
 
+def initial_network(
+    model: ModelOptions, dims: int, channels: int, seed: int | None, *, kind: str, method: str
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The network training starts from: `model.init`'s weights (fine-tuning), else seeded.
+
+    A fine-tuned network keeps the starting model's architecture and config; `network`
+    keywords, if given, must agree with it.
+
+    Raises:
+        ValueError: the starting model is of another kind or method, or disagrees with
+            the data's shape or the requested network.
+    """
+    requested = model.network_kwargs(dims, channels)
+    if model.init is None:
+        return seeded_network(model.architecture, requested, seed)
+    network, spec = load_model_folder(
+        resolve_model_path(model.init, kind=kind), torch.device("cpu")
+    )
+    if (spec.kind, spec.method) != (kind, method):
+        raise ValueError(
+            f"init {model.init!r} is a {spec.method} {spec.kind}, not a {method} {kind}"
+        )
+    differing = {
+        key: (value, spec.network.get(key))
+        for key, value in requested.items()
+        if spec.network.get(key) != value
+    }
+    if spec.architecture != model.architecture or differing:
+        raise ValueError(
+            f"init {model.init!r} is architecture {spec.architecture!r} {spec.network}; "
+            f"asked for {model.architecture!r} with {differing} (requested, init)"
+        )
+    return network.train(), dict(spec.network)
+
+
 def run_record(
     result: TrainResult,
     config: TrainConfig,
@@ -84,12 +123,14 @@ def run_record(
     sources: list[str],
     device: torch.device,
     patch: tuple[int, ...],
+    init: str | None = None,
 ) -> dict[str, Any]:
-    """The `training` section of a model's spec: data, settings, time and final losses."""
+    """The `training` section of a model's spec: data, start, settings, time, final losses."""
     last = result.history[-1] if result.history else {}
     return {
         "name": name,
         "sources": sources,
+        **({"init": init} if init is not None else {}),
         "steps": config.steps,
         "seconds": round(result.seconds, 1),
         "device": str(device),

@@ -447,10 +447,30 @@ def test_train_with_epochs_a_config_file_and_the_curriculum(tmp_path):
     )
 
 
+def test_train_fine_tunes_a_model_with_tilted_levels(tmp_path, tiny_model_dir):
+    write_plain(tmp_path / "a.tif", data=counts((2, 32, 32)))
+    flags = ["--patch-size", 16, "--batch-size", 2, "--seed", 0, "-q"]
+    result = gap(
+        "train", tmp_path / "a.tif", "-o", tmp_path / "m", "--steps", 2, "--init",
+        tiny_model_dir, "--level-tilt", 0.5, *flags,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["training"]["init"] == str(tiny_model_dir)
+    assert config["method_config"]["level_tilt"] == 0.5
+    assert config["network"] == json.loads((tiny_model_dir / "config.json").read_text())["network"]
+    refused = gap(
+        "train", tmp_path / "a.tif", "-o", tmp_path / "n", "--steps", 2, "--init",
+        tiny_model_dir, "--network-option", "depth=3",
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "is architecture 'unet'" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--method", "n2n", "--steps", "2"], "pairs='files' needs an even number of items"),
+        (["--init", "no-such-model", "--steps", "2"], "'no-such-model' is neither a model folder"),
         (["--method", "ddpm", "--steps", "2", "--patch-size", "8"], "patch_size does not apply"),
         (["--architecture", "resnet", "--steps", "2"], "Invalid value for '--architecture'"),
         (["--network-option", "depht=3", "--steps", "2"], "depht"),

@@ -1,7 +1,11 @@
 import math
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 from gaptorch.curriculum import Curriculum
 from gaptorch.methods.gap import (
@@ -10,6 +14,7 @@ from gaptorch.methods.gap import (
     clean_training_pair,
     mmse,
     photon_loss,
+    sample_psnr,
     split_probability,
 )
 from gaptorch.models import build
@@ -45,6 +50,58 @@ def test_split_probability_hits_the_drawn_psnr_and_clamps():
     assert levels.min() >= -1e-4 and levels.max() <= 10 + 1e-4
     p = split_probability(counts, 30.0, 40.0, torch.Generator().manual_seed(0))
     assert torch.all(p == 0.99)
+
+
+def tilted_cdf(u: np.ndarray, low: float, high: float, tilt: float) -> np.ndarray:
+    """Exact CDF of pseudo-PSNRs with density proportional to 10**(tilt * u / 10)."""
+    rate = tilt * math.log(10.0) / 10.0
+    return np.expm1(rate * (u - low)) / math.expm1(rate * (high - low))
+
+
+@pytest.mark.parametrize("tilt", [0.25, 0.5, -0.3])
+def test_tilted_levels_follow_their_exact_distribution(tilt):
+    low, high = -16.0, 32.0
+    u = sample_psnr(40000, low, high, torch.Generator().manual_seed(0), tilt).numpy()
+    edges = np.linspace(low, high, 25)
+    expected = np.diff(tilted_cdf(edges, low, high, tilt)) * len(u)
+    observed, _ = np.histogram(u, edges)
+    assert stats.chisquare(observed, expected).pvalue > 1e-3
+    bright = (u > 21.0).mean()  # above 128 photons/pixel
+    assert bright == pytest.approx(1 - tilted_cdf(np.array(21.0), low, high, tilt), abs=0.01)
+    assert (bright > 11 / 48) == (tilt > 0)
+
+
+def test_no_tilt_draws_uniform_levels_from_the_same_stream():
+    drawn = sample_psnr(1000, 2.0, 7.0, torch.Generator().manual_seed(3))
+    uniform = 2.0 + 5.0 * torch.rand(1000, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(drawn, uniform)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    low=st.floats(-60, 40),
+    width=st.floats(0.0, 80),
+    tilt=st.floats(-3, 3),
+    batch=st.integers(1, 64),
+)
+def test_tilted_levels_stay_in_range(low, width, tilt, batch):
+    u = sample_psnr(batch, low, low + width, torch.Generator().manual_seed(0), tilt)
+    assert u.shape == (batch,) and u.dtype == torch.float32
+    assert torch.all(torch.isfinite(u))
+    assert torch.all(u >= low - 1e-3) and torch.all(u <= low + width + 1e-3)
+
+
+def test_tilted_clean_pairs_are_brighter_on_average():
+    clean = torch.rand(256, 1, 8, 8) + 0.5
+    means = {
+        tilt: clean_training_pair(clean, -10.0, 30.0, torch.Generator().manual_seed(0), tilt)[0]
+        .mean(dim=(1, 2, 3))
+        .log10()
+        .nan_to_num(neginf=-2.0)
+        .mean()
+        for tilt in (0.0, 0.5)
+    }
+    assert means[0.5] > means[0.0] + 0.5
 
 
 def test_clean_pair_simulates_counts_at_the_level():
@@ -115,3 +172,5 @@ def test_gap_options_choose_schedule():
     assert isinstance(GapOptions(curriculum=True).schedule((3.0, 6.0)), Curriculum)
     with pytest.raises(ValueError, match="not both"):
         GapOptions(psnr_range=(0, 1), curriculum=True)
+    with pytest.raises(ValueError, match="level_tilt must be a finite number"):
+        GapOptions(level_tilt=math.nan)

@@ -107,3 +107,53 @@ def test_keep_best_returns_the_weights_of_the_best_validation(camera_counts, mon
     # With a constant learning rate the first 10 steps do not depend on the run length.
     at_step_10 = Denoiser.train(noisy, steps=10, seed=2, keep_best=False, **options)
     assert torch.equal(_weights(best), _weights(at_step_10))
+
+
+def test_fine_tuning_starts_from_the_given_model_and_records_it(tiny_model_dir, camera_counts):
+    noisy, _ = camera_counts
+    start = Denoiser.from_pretrained(tiny_model_dir)
+    options = {"batch_size": 2, "patch_size": 24, "val_every": 5}
+    tuned = Denoiser.train(noisy, steps=2, seed=5, init=str(tiny_model_dir), lr=1e-9, **options)
+    fresh = Denoiser.train(noisy, steps=2, seed=5, network=TINY_NETWORK, lr=1e-9, **options)
+    torch.testing.assert_close(_weights(tuned), _weights(start), atol=1e-6, rtol=0)
+    assert not torch.allclose(_weights(fresh), _weights(start), atol=1e-3)
+    assert tuned.spec.network == start.spec.network
+    assert tuned.spec.training["init"] == str(tiny_model_dir)
+    trained_on = Denoiser.train(noisy, steps=20, seed=5, init=str(tiny_model_dir), lr=1e-2)
+    assert not torch.allclose(_weights(trained_on), _weights(start), atol=1e-4)
+
+
+def test_a_bundled_model_can_be_fine_tuned_by_name(camera_counts):
+    noisy, _ = camera_counts
+    tuned = Denoiser.train(
+        noisy[:64, :64], steps=1, seed=0, init="gap-fluo-2d", supervision="self", batch_size=1
+    )
+    assert tuned.spec.network == Denoiser.from_pretrained("gap-fluo-2d").spec.network
+    assert tuned.denoise(noisy[:32, :32]).shape == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("train", "options", "message"),
+    [
+        (Denoiser.train, {"network": {"depth": 3}}, "is architecture 'unet'"),
+        (Denoiser.train, {"architecture": "light_unet"}, "is architecture 'unet'"),
+        (Denoiser.train, {"method": "n2n"}, "is a gap denoiser, not a n2n denoiser"),
+        ("generator", {}, "is a gap denoiser, not a gap generator"),
+    ],
+)
+def test_fine_tuning_refuses_a_model_that_does_not_fit(
+    tiny_model_dir, camera_counts, train, options, message
+):
+    from gaptorch import Generator
+
+    noisy, _ = camera_counts
+    train = Generator.train if train == "generator" else train
+    data = [noisy, noisy] if options.get("method") == "n2n" else noisy
+    with pytest.raises(ValueError, match=message):
+        train(data, steps=1, seed=0, init=str(tiny_model_dir), **options)
+
+
+def test_fine_tuning_from_a_missing_model_names_it(camera_counts, tmp_path):
+    noisy, _ = camera_counts
+    with pytest.raises(ValueError, match="no-such-model"):
+        Denoiser.train(noisy, steps=1, init=str(tmp_path / "no-such-model"))

@@ -35,33 +35,64 @@ def photon_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (-(z * t).mean(dim=1) + t.mean(dim=1) * log_mean_exp).mean()
 
 
-def split_probability(
-    counts: torch.Tensor, psnr_low: float, psnr_high: float, generator: torch.Generator
+def sample_psnr(
+    batch: int,
+    psnr_low: float,
+    psnr_high: float,
+    generator: torch.Generator,
+    level_tilt: float = 0.0,
 ) -> torch.Tensor:
-    """Per-image keep probability that puts the input at a uniform pseudo-PSNR in the range.
+    """`batch` pseudo-PSNRs (dB) in [psnr_low, psnr_high], on `generator`'s device.
 
-    `p = min(10**(u/10) / (mean(counts) + 1e-5), 0.99)` with `u ~ U[psnr_low, psnr_high]`.
+    Uniform in dB for `level_tilt` 0; otherwise the density is proportional to
+    `level ** level_tilt` (level = 10**(u/10) photons per pixel), drawn by inverting its
+    CDF. Why: a bright image's photon loss, and so its gradient, is small next to a dark
+    one's, so at uniform sampling the dark levels steer training; tilting gives the
+    bright levels the samples their (PSNR) errors ask for.
+    """
+    r = torch.rand(batch, generator=generator, device=generator.device)
+    span = psnr_high - psnr_low
+    rate = level_tilt * math.log(10.0) / 10.0 * span
+    if abs(rate) < 1e-9:
+        return psnr_low + span * r
+    tilted = torch.log1p(r.double() * math.expm1(rate)) / rate
+    return (psnr_low + span * tilted).float()
+
+
+def split_probability(
+    counts: torch.Tensor,
+    psnr_low: float,
+    psnr_high: float,
+    generator: torch.Generator,
+    level_tilt: float = 0.0,
+) -> torch.Tensor:
+    """Per-image keep probability that puts the input at a pseudo-PSNR in the range.
+
+    `p = min(10**(u/10) / (mean(counts) + 1e-5), 0.99)` with u from `sample_psnr`.
     """
     batch = counts.shape[0]
-    u = torch.rand(batch, generator=generator, device=generator.device)
-    u = (psnr_low + (psnr_high - psnr_low) * u).to(counts.device)
+    u = sample_psnr(batch, psnr_low, psnr_high, generator, level_tilt).to(counts.device)
     mean = counts.reshape(batch, -1).float().mean(dim=1)
     return (10.0 ** (u / 10.0) / (mean + 1e-5)).clamp(max=MAX_SPLIT_PROBABILITY)
 
 
 def clean_training_pair(
-    clean: torch.Tensor, psnr_low: float, psnr_high: float, generator: torch.Generator
+    clean: torch.Tensor,
+    psnr_low: float,
+    psnr_high: float,
+    generator: torch.Generator,
+    level_tilt: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Simulated counts at a uniform pseudo-PSNR from clean images, and the clean target.
+    """Simulated counts at a pseudo-PSNR in the range from clean images, and the clean target.
 
-    Returns Poisson counts with mean `10**(u/10)` photons per pixel, and the clean image
-    scaled to mean 1 (all-zero images give zeros).
+    Returns Poisson counts with mean `10**(u/10)` photons per pixel (u from
+    `sample_psnr`), and the clean image scaled to mean 1 (all-zero images give zeros).
     """
     batch = clean.shape[0]
     dims = tuple(range(1, clean.ndim))
     clean = clean.float()
-    u = torch.rand(batch, generator=generator, device=generator.device)
-    level = (10.0 ** ((psnr_low + (psnr_high - psnr_low) * u) / 10.0)).to(clean.device)
+    u = sample_psnr(batch, psnr_low, psnr_high, generator, level_tilt)
+    level = (10.0 ** (u / 10.0)).to(clean.device)
     mean = clean.mean(dim=dims, keepdim=True)
     target = torch.where(mean > 0, clean / mean.clamp_min(1e-12), torch.zeros_like(clean))
     rates = target * level.view(-1, *([1] * (clean.ndim - 1)))
@@ -86,6 +117,7 @@ class GapTrainingPair:
     """
 
     supervision: Literal["self", "clean"] = "self"
+    level_tilt: float = 0.0
 
     def __call__(
         self,
@@ -97,9 +129,9 @@ class GapTrainingPair:
         """Return the network input and the loss target for `batch`."""
         low, high = psnr_range
         if self.supervision == "clean":
-            return clean_training_pair(batch, low, high, generator)
+            return clean_training_pair(batch, low, high, generator, self.level_tilt)
         counts = batch if not batch.dtype.is_floating_point else batch.round().to(torch.int64)
-        p = split_probability(counts, low, high, generator)
+        p = split_probability(counts, low, high, generator, self.level_tilt)
         seed = int(torch.randint(0, 2**62, (), generator=generator))
         return binomial_split(counts, p, seed=seed, backend=backend)
 
@@ -232,12 +264,15 @@ class GapOptions:
             images and uses the clean image as target.
         auto_width: dB below the data's level covered by the automatic "self" range
             (5 dB measured best on camera at 2 photons: +0.45 dB over 10, +0.9 over 20).
+        level_tilt: sample training levels with density proportional to
+            `level ** level_tilt` over the range (0: uniform in dB); see `sample_psnr`.
     """
 
     psnr_range: tuple[float, float] | None = None
     curriculum: Curriculum | bool | dict | None = None
     supervision: Literal["self", "clean"] = "self"
     auto_width: float = 5.0
+    level_tilt: float = 0.0
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -251,6 +286,8 @@ class GapOptions:
                 )
         if self.curriculum is not None and self.psnr_range is not None:
             raise ValueError("give psnr_range or curriculum, not both")
+        if not math.isfinite(self.level_tilt):
+            raise ValueError(f"level_tilt must be a finite number, got {self.level_tilt}")
 
     def schedule(self, data_span: tuple[float, float]) -> Curriculum | tuple[float, float]:
         """The curriculum or the fixed range to train with.
@@ -278,9 +315,10 @@ class GapObjective:
         schedule: Curriculum | tuple[float, float],
         supervision: str,
         backend: str | None = None,
+        level_tilt: float = 0.0,
     ) -> None:
         self.schedule = schedule
-        self.make_pair = GapTrainingPair(supervision)  # type: ignore[arg-type]
+        self.make_pair = GapTrainingPair(supervision, level_tilt)  # type: ignore[arg-type]
         self.backend = backend
 
     def psnr_range(self, step: int, total_steps: int) -> tuple[float, float]:
