@@ -80,3 +80,52 @@ def test_simulated_counts_have_the_requested_mean():
     clean = np.linspace(0, 10, 4096).reshape(64, 64)
     rate, noisy = simulated_counts(clean, 3.0, seed=0)
     assert rate.mean() == pytest.approx(3.0) and abs(noisy.mean() - 3.0) < 0.1
+
+
+def _small_recipe():
+    from gaptorch.pretrained.recipes import Recipe
+
+    clean = [np.random.default_rng(0).uniform(1, 5, (48, 48))]
+    return Recipe("small", "YX", lambda split: clean, "noise", depth=2, start_filters=4)
+
+
+def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
+    from gaptorch.pretrained.recipes import CURRICULUM, FineTune, train
+
+    tuned = train(_small_recipe(), steps=2, work=tmp_path, fine_tune=FineTune(3, level_tilt=0.5))
+    stage1 = tmp_path / "small-clean-2-model"
+    assert Denoiser.from_pretrained(stage1).spec.training["steps"] == 2
+    assert tuned.spec.training["init"] == str(stage1)
+    assert tuned.spec.training["steps"] == 3
+    assert tuned.spec.method_config["level_tilt"] == 0.5
+    low, high = tuned.spec.method_config["psnr_range"]
+    assert (low, high) == (CURRICULUM["min_psnr"], CURRICULUM["start_high"])
+
+
+def test_a_recipe_start_model_needs_a_fine_tune_stage(tmp_path):
+    from gaptorch.pretrained.recipes import train
+
+    with pytest.raises(ValueError, match="give fine_tune"):
+        train(_small_recipe(), steps=2, start=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "recipe"),
+        (["--fine-tune-steps", "0"], None),
+        (["--fine-tune-steps", "7", "--level-tilt", "0.5"], (7, 0.5)),
+    ],
+)
+def test_the_recipe_command_line_overrides_the_fine_tune_stage(argv, expected):
+    from gaptorch.pretrained.recipes import RECIPES, argument_parser, fine_tune_of
+
+    recipe = RECIPES["gap-fluo-2d"]
+    stage = fine_tune_of(recipe, argument_parser().parse_args(["gap-fluo-2d", *argv]))
+    if expected == "recipe":
+        assert stage == recipe.fine_tune
+    elif expected is None:
+        assert stage is None
+    else:
+        assert (stage.steps, stage.level_tilt) == expected
+        assert stage.lr == (recipe.fine_tune.lr if recipe.fine_tune else 3e-4)

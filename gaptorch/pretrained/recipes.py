@@ -38,6 +38,20 @@ HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
+class FineTune:
+    """A second stage: the stage-1 network trained on over the full range, fresh schedule.
+
+    Continuing from the curriculum's end at a lower peak learning rate buys the budget of
+    a longer run without repeating its bright phases; `level_tilt` (`sample_psnr`) gives
+    bright levels more of the samples.
+    """
+
+    steps: int
+    lr: float = 3e-4
+    level_tilt: float = 0.0
+
+
+@dataclass(frozen=True)
 class Recipe:
     """What one bundled denoiser is trained on and with."""
 
@@ -52,6 +66,7 @@ class Recipe:
     log_skip: bool = False
     log_skip_measured: str = ""
     size_measured: str = ""
+    fine_tune: FineTune | None = None
 
 
 RECIPES = {
@@ -100,6 +115,22 @@ def training_images(recipe: Recipe, supervision: str, seed: int = 0) -> list[np.
     return [datasets.simulate_counts(image, SELF_PHOTONS, rng)[1] for image in clean]
 
 
+def _training_options(run: Path | None, progress: bool) -> dict:
+    """What both stages share: batch, patches, EMA, validation and resumable checkpoints."""
+    return {
+        "seed": 0,
+        "batch_size": 16,
+        "patch_size": 64,
+        "ema_decay": 0.999,
+        "val_every": 250,
+        "checkpoint_every": 250,
+        "checkpoint_dir": None if run is None else str(run),
+        "resume": run is not None,
+        "log_csv": None if run is None else str(run / "log.csv"),
+        "progress": progress,
+    }
+
+
 def train(
     recipe: Recipe,
     *,
@@ -107,37 +138,56 @@ def train(
     supervision: str | None = None,
     work: Path | None = None,
     progress: bool = False,
+    fine_tune: FineTune | None = None,
+    start: Path | None = None,
 ) -> Denoiser:
-    """Train `recipe` (resumable when `work` is given) and return the denoiser."""
+    """Train `recipe` (resumable when `work` is given) and return the denoiser.
+
+    Stage 1 trains over the curriculum for `steps`; a `fine_tune` stage (pass the
+    recipe's to reproduce it) then continues from it, or from the model folder `start`
+    given in place of stage 1.
+    """
     steps = steps or recipe.steps
     supervision = supervision or recipe.supervision
-    run = None if work is None else work / f"{recipe.name}-{supervision}-{steps}"
-    curriculum = Curriculum(
-        **CURRICULUM, steps_per_phase=max(1, steps // 10)
-    )  # last phase: half the run
+    stem = f"{recipe.name}-{supervision}-{steps}"
+    images = training_images(recipe, supervision)
+    if start is None:
+        curriculum = Curriculum(
+            **CURRICULUM, steps_per_phase=max(1, steps // 10)
+        )  # last phase: half the run
+        stage1 = Denoiser.train(
+            images,
+            axes=recipe.axes,
+            steps=steps,
+            name=recipe.name,
+            supervision=supervision,
+            curriculum=curriculum,
+            network={
+                "depth": recipe.depth,
+                "start_filters": recipe.start_filters,
+                "log_skip": recipe.log_skip,
+            },
+            lr=1e-3,
+            **_training_options(None if work is None else work / stem, progress),
+        )
+        if fine_tune is None:
+            return stage1
+        start = (work or Path("runs/recipes")) / f"{stem}-model"
+        stage1.save_pretrained(start, card=f"# {recipe.name}, stage 1\n")
+    if fine_tune is None:
+        raise ValueError("start is the stage-1 model of a fine-tune stage; give fine_tune")
+    run = f"{stem}-fine-{fine_tune.steps}-lr{fine_tune.lr:g}-tilt{fine_tune.level_tilt:g}"
     return Denoiser.train(
-        training_images(recipe, supervision),
+        images,
         axes=recipe.axes,
-        steps=steps,
-        seed=0,
+        steps=fine_tune.steps,
         name=recipe.name,
         supervision=supervision,
-        curriculum=curriculum,
-        network={
-            "depth": recipe.depth,
-            "start_filters": recipe.start_filters,
-            "log_skip": recipe.log_skip,
-        },
-        batch_size=16,
-        patch_size=64,
-        lr=1e-3,
-        ema_decay=0.999,
-        val_every=250,
-        checkpoint_every=250,
-        checkpoint_dir=None if run is None else str(run),
-        resume=run is not None,
-        log_csv=None if run is None else str(run / "log.csv"),
-        progress=progress,
+        init=str(start),
+        psnr_range=(CURRICULUM["min_psnr"], CURRICULUM["start_high"]),
+        level_tilt=fine_tune.level_tilt,
+        lr=fine_tune.lr,
+        **_training_options(None if work is None else work / run, progress),
     )
 
 
@@ -261,8 +311,21 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Train a bundled model into its package folder (or `--out`), or compare supervisions."""
+def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> FineTune | None:
+    """The recipe's fine-tune stage with the command line's overrides (steps 0: none)."""
+    base = recipe.fine_tune or FineTune(0)
+    steps = base.steps if args.fine_tune_steps is None else args.fine_tune_steps
+    if steps == 0:
+        return None
+    return FineTune(
+        steps,
+        lr=base.lr if args.fine_tune_lr is None else args.fine_tune_lr,
+        level_tilt=base.level_tilt if args.level_tilt is None else args.level_tilt,
+    )
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The recipe command's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--steps", type=int, default=None, help="default: the recipe's")
@@ -271,6 +334,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--work", type=Path, default=Path("runs/recipes"), help="checkpoints and logs"
+    )
+    parser.add_argument(
+        "--fine-tune-steps", type=int, default=None, help="default: the recipe's (0: none)"
+    )
+    parser.add_argument("--fine-tune-lr", type=float, default=None)
+    parser.add_argument("--level-tilt", type=float, default=None, help="of the fine-tune stage")
+    parser.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="a trained stage-1 model folder to fine-tune (skips stage 1)",
     )
     parser.add_argument("--compare-supervision", action="store_true")
     parser.add_argument(
@@ -294,7 +368,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{torch.get_num_threads()} torch threads",
         help="for the card",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train a bundled model into its package folder (or `--out`), or compare supervisions."""
+    args = argument_parser().parse_args(argv)
     recipe = RECIPES[args.name]
     comparison_path = (
         args.comparison or Path("benchmarks/results") / f"supervision-{recipe.name}.json"
@@ -316,7 +395,14 @@ def main(argv: list[str] | None = None) -> None:
         write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
         return
     began = time.perf_counter()
-    denoiser = train(recipe, steps=args.steps, work=args.work, progress=True)
+    denoiser = train(
+        recipe,
+        steps=args.steps,
+        work=args.work,
+        progress=True,
+        fine_tune=fine_tune_of(recipe, args),
+        start=args.start,
+    )
     minutes = (time.perf_counter() - began) / 60
     denoiser.save_pretrained(out, card="(card follows)\n")
     card = model_card(recipe, out, hardware=args.hardware, comparison=comparison, quality=quality)
