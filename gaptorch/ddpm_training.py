@@ -17,7 +17,13 @@ from gaptorch.model_folder import ModelSpec
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import Data, read_items
-from gaptorch.training_setup import ModelOptions, initial_network, refuse_options, run_record
+from gaptorch.training_setup import (
+    ModelOptions,
+    init_record,
+    initial_network,
+    refuse_options,
+    run_record,
+)
 
 DEFAULT_ARCHITECTURE = "ddpm_unet"
 PREPROCESSING = "largest central square, bilinear antialiased resize to image_size"
@@ -113,7 +119,7 @@ def train_ddpm(
         sources=sources,
         device=device,
         patch=(size, size),
-        init=None if model.init is None else str(model.init),
+        init=init_record(model.init, "generator"),
     )
     spec = replace(spec, training=record)
     return network, spec, device, result

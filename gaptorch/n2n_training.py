@@ -13,7 +13,13 @@ from gaptorch.methods.n2n import N2NObjective, N2NOptions
 from gaptorch.model_folder import ModelSpec
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_pairs import load_training_pairs
-from gaptorch.training_setup import ModelOptions, initial_network, refuse_options, run_record
+from gaptorch.training_setup import (
+    ModelOptions,
+    init_record,
+    initial_network,
+    refuse_options,
+    run_record,
+)
 
 DEFAULT_ARCHITECTURE = "light_unet"
 
@@ -67,7 +73,7 @@ def train_n2n(
             sources=sources,
             device=choose_device(config.device),
             patch=train_sampler.patch,
-            init=None if model.init is None else str(model.init),
+            init=init_record(model.init, "denoiser"),
         ),
         method_config={**to_dict(n2n_options), "normalisation": "per-image mean and std"},
         intensity={"mean": data_mean},

@@ -18,7 +18,7 @@ from gaptorch.n2n_training import train_n2n
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import load_training_images
-from gaptorch.training_setup import ModelOptions, initial_network, run_record
+from gaptorch.training_setup import ModelOptions, init_record, initial_network, run_record
 
 METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap", "ddpm")}
 
@@ -98,7 +98,7 @@ def train_model(
                 sources=loaded.sources,
                 device=device,
                 patch=train_sampler.patch,
-                init=None if model.init is None else str(model.init),
+                init=init_record(model.init, kind),
             ),
             "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
         },

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gaptorch.config import to_dict
-from gaptorch.model_folder import load_model_folder
+from gaptorch.model_folder import load_model_folder, read_model_spec
 from gaptorch.models import architecture_config, build
 from gaptorch.pretrained import resolve_model_path
 from gaptorch.training import TrainConfig, TrainResult
@@ -115,6 +115,15 @@ def initial_network(
     return network.train(), dict(spec.network)
 
 
+def init_record(init: str | None, kind: str) -> dict[str, Any] | None:
+    """What a fine-tuned model started from: the model and its own training (a chain)."""
+    if init is None:
+        return None
+    training = read_model_spec(resolve_model_path(init, kind=kind)).training
+    kept = ("name", "steps", "seconds", "device", "init")
+    return {"model": str(init), **{key: training[key] for key in kept if key in training}}
+
+
 def run_record(
     result: TrainResult,
     config: TrainConfig,
@@ -123,7 +132,7 @@ def run_record(
     sources: list[str],
     device: torch.device,
     patch: tuple[int, ...],
-    init: str | None = None,
+    init: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `training` section of a model's spec: data, start, settings, time, final losses."""
     last = result.history[-1] if result.history else {}

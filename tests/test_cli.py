@@ -456,7 +456,8 @@ def test_train_fine_tunes_a_model_with_tilted_levels(tmp_path, tiny_model_dir):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["training"]["init"] == str(tiny_model_dir)
+    assert config["training"]["init"]["model"] == str(tiny_model_dir)
+    assert config["training"]["init"]["steps"] == 200
     assert config["method_config"]["level_tilt"] == 0.5
     assert config["network"] == json.loads((tiny_model_dir / "config.json").read_text())["network"]
     refused = gap(

@@ -95,7 +95,8 @@ def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
     tuned = train(_small_recipe(), steps=2, work=tmp_path, fine_tune=FineTune(3, level_tilt=0.5))
     stage1 = tmp_path / "small-clean-2-model"
     assert Denoiser.from_pretrained(stage1).spec.training["steps"] == 2
-    assert tuned.spec.training["init"] == str(stage1)
+    assert tuned.spec.training["init"]["model"] == str(stage1)
+    assert tuned.spec.training["init"]["steps"] == 2
     assert tuned.spec.training["steps"] == 3
     assert tuned.spec.method_config["level_tilt"] == 0.5
     low, high = tuned.spec.method_config["psnr_range"]

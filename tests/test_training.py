@@ -118,7 +118,10 @@ def test_fine_tuning_starts_from_the_given_model_and_records_it(tiny_model_dir, 
     torch.testing.assert_close(_weights(tuned), _weights(start), atol=1e-6, rtol=0)
     assert not torch.allclose(_weights(fresh), _weights(start), atol=1e-3)
     assert tuned.spec.network == start.spec.network
-    assert tuned.spec.training["init"] == str(tiny_model_dir)
+    assert tuned.spec.training["init"] == {
+        "model": str(tiny_model_dir),
+        **{key: start.spec.training[key] for key in ("name", "steps", "seconds", "device")},
+    }
     trained_on = Denoiser.train(noisy, steps=20, seed=5, init=str(tiny_model_dir), lr=1e-2)
     assert not torch.allclose(_weights(trained_on), _weights(start), atol=1e-4)
 
