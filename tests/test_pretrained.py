@@ -90,9 +90,15 @@ def _small_recipe():
 
 
 def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
-    from gaptorch.pretrained.recipes import CURRICULUM, FineTune, train
+    from gaptorch.pretrained.recipes import CURRICULUM, FineTune, model_card, train
 
-    tuned = train(_small_recipe(), steps=2, work=tmp_path, fine_tune=FineTune(3, level_tilt=0.5))
+    recipe = _small_recipe()
+    tuned = train(recipe, steps=2, work=tmp_path, fine_tune=FineTune(3, level_tilt=0.5))
+    tuned.save_pretrained(tmp_path / "tuned")
+    card = model_card(recipe, tmp_path / "tuned", hardware="here")
+    command = "recipes small --steps 2 --fine-tune-steps 3 --level-tilt 0.5`"
+    assert command in card and "stage 1: 2 steps over the curriculum" in card
+    assert "Stage 2, fine-tune (`FineTune`): 3 steps from the stage-1 weights over [-16.0" in card
     stage1 = tmp_path / "small-clean-2-model"
     assert Denoiser.from_pretrained(stage1).spec.training["steps"] == 2
     assert tuned.spec.training["init"]["model"] == str(stage1)

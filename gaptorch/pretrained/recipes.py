@@ -67,6 +67,7 @@ class Recipe:
     log_skip_measured: str = ""
     size_measured: str = ""
     fine_tune: FineTune | None = None
+    fine_tune_measured: str = ""
 
 
 RECIPES = {
@@ -227,6 +228,55 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
+def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -> list[str]:
+    """The card's recipe: the command, each stage's settings and time, what was measured."""
+    start = training.get("init")
+    stage1 = start or training
+    tilt = method.get("level_tilt", 0.0)
+    command = f"python -m gaptorch.pretrained.recipes {recipe.name}"
+    if stage1.get("steps") != recipe.steps:
+        command += f" --steps {stage1.get('steps')}"
+    fine = recipe.fine_tune or FineTune(0)
+    if start is None and recipe.fine_tune is not None:
+        command += " --fine-tune-steps 0"
+    if start is not None:
+        for flag, value, recipes_value in (
+            ("--fine-tune-steps", training.get("steps"), fine.steps),
+            ("--fine-tune-lr", training["config"]["lr"], fine.lr),
+            ("--level-tilt", tilt, fine.level_tilt),
+        ):
+            command += f" {flag} {value:g}" if value != recipes_value else ""
+    lines = [
+        f"`{command}` ({Path(__file__).name}): {recipe.supervision!r} supervision, "
+        f"{'stage 1: ' if start else ''}{stage1.get('steps')} steps over the curriculum "
+        f"{CURRICULUM} with phases of steps/10 (the last, full-range phase runs for half the "
+        "run), batch 16 of 64x64 patches, AdamW lr 1e-3 with warm-up and cosine decay, EMA "
+        "0.999, best validation weights.",
+    ]
+    if start:
+        lines.append(
+            f"Stage 2, fine-tune (`FineTune`): {training.get('steps')} steps from the stage-1 "
+            f"weights over {list(method.get('psnr_range', []))} dB, lr "
+            f"{training['config']['lr']:g} with a fresh warm-up and cosine decay, "
+            f"`level_tilt` {tilt:g} (training levels drawn with density ~ level**{tilt:g}), "
+            "same batch, patches and EMA"
+            + (f"; measured: {recipe.fine_tune_measured}." if recipe.fine_tune_measured else ".")
+        )
+    lines += [
+        f"{'With' if recipe.log_skip else 'Without'} the gated log skip (`log_skip`, "
+        f"`gaptorch.models.unet.LogSkip`), chosen by measurement: {recipe.log_skip_measured}.",
+        *([f"Depth and budget, measured: {recipe.size_measured}."] if recipe.size_measured else []),
+    ]
+    minutes = [
+        stage.get("seconds", 0) / 60 for stage in ((stage1, training) if start else (training,))
+    ]
+    lines.append(
+        f"Trained in {' + '.join(f'{m:.0f}' for m in minutes)} min on {training.get('device')} "
+        f"({hardware})."
+    )
+    return lines
+
+
 def model_card(
     recipe: Recipe,
     folder: Path,
@@ -237,7 +287,6 @@ def model_card(
 ) -> str:
     """The README.md of a bundled model: data, recipe, time, hardware and measured quality."""
     spec = read_model_spec(folder)
-    training = spec.training
     lines = [
         f"# {recipe.name}",
         "",
@@ -252,16 +301,7 @@ def model_card(
         "",
         "## Recipe",
         "",
-        f"`python -m gaptorch.pretrained.recipes {recipe.name} --steps {training.get('steps')}` "
-        f"({Path(__file__).name}): {recipe.supervision!r} supervision, "
-        f"curriculum {CURRICULUM} with "
-        f"phases of steps/10 (the last, full-range phase runs for half the run), batch 16 of 64x64 "
-        "patches, AdamW lr 1e-3 with warm-up and cosine decay, EMA 0.999, best validation weights.",
-        f"{'With' if recipe.log_skip else 'Without'} the gated log skip (`log_skip`, "
-        f"`gaptorch.models.unet.LogSkip`), chosen by measurement: {recipe.log_skip_measured}.",
-        *([f"Depth and budget, measured: {recipe.size_measured}."] if recipe.size_measured else []),
-        f"Trained in {training.get('seconds', 0) / 60:.0f} min on {training.get('device')} "
-        f"({hardware}).",
+        *_recipe_lines(recipe, spec.training, spec.method_config, hardware),
         "",
     ]
     if comparison:
