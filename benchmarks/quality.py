@@ -30,8 +30,8 @@ from gaptorch.benchmarks.baselines import denoise_anscombe, gaussian_denoiser_na
 from gaptorch.benchmarks.common import device_slug, environment
 from gaptorch.cli.panel import save_panel
 from gaptorch.io.write import write_atomically
-from gaptorch.model_folder import read_model_spec
-from gaptorch.pretrained import DEFAULTS, resolve_model_path
+from gaptorch.model_folder import WEIGHTS_NAME, read_model_spec
+from gaptorch.pretrained import DEFAULTS, resolve_model_path, sha256_of
 
 LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
 RESULTS = Path(__file__).parent / "results"
@@ -113,14 +113,19 @@ def _network_of(model: str | None) -> dict:
     return {k: v for k, v in spec.network.items() if k not in ("dims", "in_channels", "log_skip")}
 
 
+MODEL_METHODS = ("bundled", "posterior-mean")
+
+
 def _previous_rows(
-    paths: list[Path], settings: dict, data: str, methods: tuple[str, ...]
+    paths: list[Path], settings: dict, data: str, methods: tuple[str, ...], model_sha256: str
 ) -> list[dict]:
     """Rows of other methods from earlier runs with the same data and settings (`--reuse`).
 
     The earlier runs may cover other photon levels (each level's noisy images depend only
     on the seed, so slow rows can be split across processes): rows at this run's levels
-    are kept. A file with other data or settings is an error, not silently mixed in.
+    are kept. A file with other data or settings is an error, not silently mixed in; the
+    rows of `MODEL_METHODS` are kept only from runs of the same weights (`model_sha256`),
+    and a note says which were left out.
     """
 
     def without_levels(run_settings: dict) -> dict:
@@ -132,10 +137,16 @@ def _previous_rows(
         earlier = json.loads(Path(path).read_text())
         if without_levels(earlier.get("settings", {})) != these or earlier.get("data") != data:
             raise ValueError(f"--reuse {path}: other data or settings than this run")
+        same_model = earlier.get("model_sha256") == model_sha256
+        skipped = set()
         for r in earlier["rows"]:
             wanted = r["method"] not in methods and r["method"] != "noisy"
-            if wanted and r["photons"] in settings["levels"]:
+            if wanted and r["method"] in MODEL_METHODS and not same_model:
+                skipped.add(r["method"])
+            elif wanted and r["photons"] in settings["levels"]:
                 rows[(r["photons"], r["method"])] = r
+        if skipped:
+            print(f"--reuse {path}: left out its {', '.join(sorted(skipped))} rows (other weights)")
     return list(rows.values())
 
 
@@ -176,7 +187,8 @@ def run(
         "seed": seed,
         "gaussian_denoiser": gaussian_denoiser_name(),
     }
-    rows = _previous_rows(list(reuse), settings, data, methods)
+    weights = sha256_of(resolve_model_path(model, kind="denoiser") / WEIGHTS_NAME)
+    rows = _previous_rows(list(reuse), settings, data, methods, weights)
     panel: list[np.ndarray] = []
     for level in levels:
         rng = np.random.default_rng(seed)
@@ -223,6 +235,7 @@ def run(
             round(datasets.noise_equivalent_photons(c, _channel_axis(rgb)), 1) for c in clean_images
         ],
         "model": model or DEFAULTS["denoiser"],
+        "model_sha256": weights,
         "settings": settings,
         "environment": environment(device),
         "rows": rows,

@@ -12,8 +12,9 @@ from gaptorch.benchmarks.quality import _network_of, _previous_rows, crop_center
 SETTINGS = {"levels": [2.0], "seed": 0}
 
 
-def _results(path, rows, settings=SETTINGS, data="fluorescence"):
-    path.write_text(json.dumps({"data": data, "settings": settings, "rows": rows}))
+def _results(path, rows, settings=SETTINGS, data="fluorescence", weights="w1"):
+    results = {"data": data, "settings": settings, "rows": rows, "model_sha256": weights}
+    path.write_text(json.dumps(results))
     return path
 
 
@@ -29,17 +30,30 @@ def test_reused_rows_keep_other_methods_and_drop_the_ones_run_again(tmp_path):
     second = _results(
         tmp_path / "b.json", [{"photons": 2.0, "method": "posterior-mean", "psnr": 4.0}]
     )
-    rows = _previous_rows([first, second], SETTINGS, "fluorescence", ("bundled",))
+    rows = _previous_rows([first, second], SETTINGS, "fluorescence", ("bundled",), "w1")
     assert sorted(r["method"] for r in rows) == ["gap-self", "posterior-mean"]
+
+
+def test_rows_of_another_models_weights_are_left_out_with_a_note(tmp_path, capsys):
+    rows = [
+        {"photons": 2.0, "method": method, "psnr": 1.0}
+        for method in ("anscombe", "gap-self", "bundled", "posterior-mean")
+    ]
+    older = _results(tmp_path / "old.json", rows, weights="w0")
+    kept = _previous_rows([older], SETTINGS, "fluorescence", ("noisy",), "w1")
+    assert sorted(r["method"] for r in kept) == ["anscombe", "gap-self"]
+    assert "left out its bundled, posterior-mean rows (other weights)" in capsys.readouterr().out
+    same = _previous_rows([older], SETTINGS, "fluorescence", ("noisy",), "w0")
+    assert len(same) == 4
 
 
 def test_reusing_a_run_with_other_settings_is_an_error(tmp_path):
     other = _results(tmp_path / "a.json", [], settings={"levels": [2.0], "seed": 1})
     with pytest.raises(ValueError, match="other data or settings"):
-        _previous_rows([other], SETTINGS, "fluorescence", ("bundled",))
+        _previous_rows([other], SETTINGS, "fluorescence", ("bundled",), "w1")
     photos = _results(tmp_path / "b.json", [], data="photos")
     with pytest.raises(ValueError, match="other data or settings"):
-        _previous_rows([photos], SETTINGS, "fluorescence", ("bundled",))
+        _previous_rows([photos], SETTINGS, "fluorescence", ("bundled",), "w1")
 
 
 def test_runs_over_other_levels_give_their_rows_at_this_runs_levels(tmp_path):
@@ -49,7 +63,7 @@ def test_runs_over_other_levels_give_their_rows_at_this_runs_levels(tmp_path):
 
     low, high = split("low.json", [0.5, 2.0]), split("high.json", [8.0, 32.0])
     settings = {"levels": [2.0, 8.0], "seed": 0}
-    rows = _previous_rows([low, high], settings, "fluorescence", ("bundled",))
+    rows = _previous_rows([low, high], settings, "fluorescence", ("bundled",), "w1")
     assert sorted(r["photons"] for r in rows) == [2.0, 8.0]
 
 
