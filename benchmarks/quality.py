@@ -7,6 +7,7 @@ in photon units (PSNR with the clean image's range as peak, SSIM), averaged over
 - anscombe: Anscombe + BM3D (or non-local means) + exact unbiased inverse;
 - gap-self: GAP trained on the noisy evaluation images themselves (budget in the JSON);
 - bundled: the bundled model, zero-shot;
+- bundled-x8: the same, averaged over the 8 flips/rotations (`symmetries=8`);
 - posterior-mean: mean of n posterior samples of the bundled model.
 
 Run: `python -m gaptorch.benchmarks.quality --model gap-fluo-2d --data fluorescence`
@@ -85,9 +86,9 @@ def self_supervised(steps: int, seed: int, axes: str, network: dict | None) -> M
     return run
 
 
-def bundled(denoiser: Denoiser, axes: str) -> Method:
-    """The bundled model, zero-shot."""
-    return lambda noisy: [denoiser.denoise(n, axes=axes) for n in noisy]
+def bundled(denoiser: Denoiser, axes: str, symmetries: int = 1) -> Method:
+    """The bundled model, zero-shot, averaged over `symmetries` flips/rotations."""
+    return lambda noisy: [denoiser.denoise(n, axes=axes, symmetries=symmetries) for n in noisy]
 
 
 def posterior_mean(denoiser: Denoiser, axes: str, samples: int, seed: int) -> Method:
@@ -113,7 +114,7 @@ def _network_of(model: str | None) -> dict:
     return {k: v for k, v in spec.network.items() if k not in ("dims", "in_channels", "log_skip")}
 
 
-MODEL_METHODS = ("bundled", "posterior-mean")
+MODEL_METHODS = ("bundled", "bundled-x8", "posterior-mean")
 
 
 def _previous_rows(
@@ -169,15 +170,14 @@ def run(
     clean_images, axes = evaluation_images(data)
     rgb = data == "photos"
     network = _network_of(model)
-    denoiser = (
-        Denoiser.from_pretrained(model) if {"bundled", "posterior-mean"} & set(methods) else None
-    )
+    denoiser = Denoiser.from_pretrained(model) if set(MODEL_METHODS) & set(methods) else None
     table: dict[str, Method] = {
         "anscombe": anscombe_method(rgb),
         "gap-self": self_supervised(self_steps, seed, axes, network),
     }
     if denoiser is not None:
         table["bundled"] = bundled(denoiser, axes)
+        table["bundled-x8"] = bundled(denoiser, axes, symmetries=8)
         table["posterior-mean"] = posterior_mean(denoiser, axes, samples, seed)
     settings = {
         "levels": list(levels),
@@ -278,7 +278,10 @@ def main(argv: list[str] | None = None) -> dict:
         "--samples", type=int, default=8, help="posterior samples for posterior-mean"
     )
     parser.add_argument(
-        "--methods", nargs="+", default=["anscombe", "gap-self", "bundled", "posterior-mean"]
+        "--methods",
+        nargs="+",
+        choices=["anscombe", "gap-self", *MODEL_METHODS],
+        default=["anscombe", "gap-self", *MODEL_METHODS],
     )
     parser.add_argument(
         "--reuse",

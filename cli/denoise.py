@@ -95,6 +95,13 @@ def _dry_run(planned: list, axes: str | None) -> None:
     help="float32: as computed; same: the input's type (rounded, clipped); "
     "uint16: rounded, clipped, uint8 inputs scaled by 257. Recorded in the output's metadata.",
 )
+@click.option(
+    "--symmetries",
+    type=click.Choice(["1", "2", "4", "8"]),
+    default="1",
+    show_default=True,
+    help="Average the estimate over this many flips/rotations (8: ~0.1 dB more, 8x the time).",
+)
 @click.option("--suffix", default="", help="Added to each output's name before the extension.")
 @click.option("--dry-run", is_flag=True, help="List inputs and outputs, process nothing.")
 @click.option(
@@ -118,6 +125,7 @@ def denoise(
     batch_size: int | None,
     device: str | None,
     output_dtype: str,
+    symmetries: str,
     suffix: str,
     dry_run: bool,
     seed: int | None,
@@ -144,6 +152,7 @@ def denoise(
         output_dtype=output_dtype,
         overwrite=overwrite,
         model_name=model or DEFAULTS["denoiser"],
+        symmetries=int(symmetries),
     )
     planned = plan_outputs(find_images(inputs, pattern), out_dir, [(suffix, None)])
     world = join(choose_device(device))

@@ -36,6 +36,7 @@ from gaptorch.io.files import FileJob, count_pixels
 from gaptorch.io.read import ImageReader
 from gaptorch.io.write import BIGTIFF_THRESHOLD, partial_path, plain_page_shape, write_tiff
 from gaptorch.kernels._triton import resolve_seed
+from gaptorch.symmetry import check_symmetries
 
 Progress = Callable[[int, int], None]
 # Images stacked into one `denoise` call when they are small (more would only delay progress).
@@ -64,6 +65,8 @@ class DenoiseSettings:
         output_dtype: "float32", "uint16" or "same" (see `gaptorch.io.convert`).
         overwrite: replace existing outputs instead of skipping them.
         model_name: how the model is named in the output metadata.
+        symmetries: flips/rotations the estimate is averaged over (1, 2, 4, 8; see
+            `gaptorch.symmetry`).
     """
 
     axes: str | None = None
@@ -75,9 +78,11 @@ class DenoiseSettings:
     output_dtype: Literal["float32", "uint16", "same"] = "float32"
     overwrite: bool = False
     model_name: str = ""
+    symmetries: int = 1
     version: int = 1
 
     def __post_init__(self) -> None:
+        check_symmetries(self.symmetries)
         if self.output_dtype not in OUTPUT_DTYPES:
             raise ValueError(
                 f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {self.output_dtype!r}"
@@ -392,6 +397,7 @@ def denoise_file(
                 tile=settings.tile,
                 overlap=settings.overlap,
                 batch_size=settings.batch_size,
+                symmetries=settings.symmetries,
             )
             done[0] += len(data) if data_axes != blocks.axes else 1
             if progress is not None:
@@ -401,6 +407,7 @@ def denoise_file(
         def record() -> dict[str, Any]:
             return {
                 **_record("denoise (MMSE estimate)", settings, image, how),
+                "symmetries": settings.symmetries,
                 "output": conversion.describe(),
             }
 

@@ -213,5 +213,7 @@ def test_settings_reject_bad_values():
         DenoiseSettings(output_dtype="int8")
     with pytest.raises(ValueError, match="gain"):
         DenoiseSettings(gain="guess")
+    with pytest.raises(ValueError, match="symmetries must be one of"):
+        DenoiseSettings(symmetries=3)
     with pytest.raises(ValueError, match="n must be"):
         SampleSettings(n=0)

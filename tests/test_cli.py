@@ -42,6 +42,19 @@ def test_denoise_a_folder_keeps_metadata_structure_and_inputs(tiny_model_dir, tm
     assert not list((tmp_path / "out").rglob(".*"))
 
 
+def test_denoise_with_symmetries_matches_the_library_and_is_recorded(tiny_model_dir, tmp_path):
+    source = write_plain(tmp_path / "a.tif", data=counts((40, 56)))
+    result = gap(
+        "denoise", source, "-o", tmp_path / "out", "--model", tiny_model_dir, "--symmetries", 8
+    )
+    assert result.exit_code == 0, result.output
+    expected = Denoiser.from_pretrained(tiny_model_dir).denoise(counts((40, 56)), symmetries=8)
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "out" / "a.tif"), expected, rtol=1e-5)
+    assert '"symmetries": 8' in tifffile.TiffFile(tmp_path / "out" / "a.tif").pages[0].description
+    refused = gap("denoise", source, "-o", tmp_path / "o2", "--symmetries", 3)
+    assert refused.exit_code == 2 and "'3' is not one of" in refused.stderr
+
+
 def test_rerun_skips_what_is_done(tiny_model_dir, tmp_path):
     write_plain(tmp_path / "a.tif")
     first = gap("denoise", tmp_path / "a.tif", "-o", tmp_path / "out", "--model", tiny_model_dir)
