@@ -27,6 +27,8 @@ CPU = torch.device("cpu")
         {"depth": 3, "up_mode": "upsample"},
         {"depth": 2, "dims": 3, "pool_z": False},
         {"depth": 2, "log_skip": True},
+        {"depth": 2, "contrast_input": True},
+        {"depth": 2, "dims": 3, "contrast_input": True},
     ],
 )
 def test_receptive_field_bounds_the_impulse_response(config):

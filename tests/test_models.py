@@ -74,3 +74,33 @@ def test_log_skip_adds_gated_log_counts_to_the_logits(dims):
     with torch.no_grad():
         assert float(network(dark).max()) < 1e-6
     assert architecture_config("unet")["log_skip"] is False  # older model folders load as before
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_contrast_input_reads_deviations_in_shot_noise_units(dims):
+    from gaptorch.models.unet import LocalContrast
+
+    contrast = LocalContrast(dims, radius=1)
+    size = (*([5] * (dims - 2)), 7, 9)
+    flat = torch.full((2, 1, *size), 99.0)
+    deviation, log_mean = contrast(flat).split(1, dim=1)
+    torch.testing.assert_close(deviation, torch.zeros_like(flat))
+    torch.testing.assert_close(log_mean, torch.full_like(flat, math.log(100.0) / 8))
+    for level in (3.0, 3000.0):  # the same relative bump reads alike at any brightness
+        image = torch.full((1, 1, *size), level)
+        pixel = (0, 0, *([2] * (dims - 2)), 3, 4)
+        image[pixel] += 2 * math.sqrt(level)
+        local = level + 2 * math.sqrt(level) / 3**dims
+        expected = (level + 2 * math.sqrt(level) - local) / math.sqrt(local + 1)
+        assert float(contrast(image)[pixel]) == pytest.approx(expected, rel=1e-4)
+        assert 1.4 < expected < 2.0
+
+
+def test_contrast_input_adds_two_channels_and_is_off_for_older_models():
+    plain = build("unet", depth=2, start_filters=4, levels=3)
+    network = build("unet", depth=2, start_filters=4, levels=3, contrast_input=True)
+    first = [m for m in network.down[0].modules() if isinstance(m, torch.nn.Conv2d)][0]
+    plain_first = [m for m in plain.down[0].modules() if isinstance(m, torch.nn.Conv2d)][0]
+    assert first.in_channels == plain_first.in_channels + 2
+    assert network(torch.poisson(torch.full((1, 1, 12, 10), 4.0))).shape == (1, 1, 12, 10)
+    assert architecture_config("unet")["contrast_input"] is False

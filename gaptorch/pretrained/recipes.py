@@ -64,6 +64,7 @@ class Recipe:
     depth: int = 4
     supervision: str = "clean"
     log_skip: bool = False
+    contrast_input: bool = False
     log_skip_measured: str = ""
     size_measured: str = ""
     fine_tune: FineTune | None = None
@@ -167,6 +168,7 @@ def train(
                 "depth": recipe.depth,
                 "start_filters": recipe.start_filters,
                 "log_skip": recipe.log_skip,
+                **({"contrast_input": True} if recipe.contrast_input else {}),
             },
             lr=1e-3,
             **_training_options(None if work is None else work / stem, progress),
