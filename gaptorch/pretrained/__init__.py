@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "c29be6923d48481bef839c5bed6bb1ceb45997b90df2dc87dad4b938c9458b6f",
+        "b8ec4446804c2588a0278cda7f014db2a9f3848cf18e4d0dc25641f68ca61d14",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
         "CPU-trained (recipe: recipes.py)",
