@@ -19,7 +19,6 @@ from gaptorch.training import TrainConfig, TrainResult, choose_device, run_train
 from gaptorch.training_data import Data, read_items
 from gaptorch.training_setup import (
     ModelOptions,
-    init_record,
     initial_network,
     refuse_options,
     run_record,
@@ -86,7 +85,7 @@ def train_ddpm(
     low = float(min(image.min() for image in images))
     high = float(max(image.max() for image in images))
     scaled = [to_unit_range(image, low, high) for image in images]
-    network, network_config = initial_network(
+    network, network_config, start = initial_network(
         model, 2, channels, seed, kind="generator", method="ddpm"
     )
     grid = getattr(network, "multiples", (1, 1))
@@ -119,7 +118,7 @@ def train_ddpm(
         sources=sources,
         device=device,
         patch=(size, size),
-        init=init_record(model.init, "generator"),
+        init=start,
     )
     spec = replace(spec, training=record)
     return network, spec, device, result

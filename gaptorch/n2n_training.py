@@ -15,7 +15,6 @@ from gaptorch.training import TrainConfig, TrainResult, choose_device, run_train
 from gaptorch.training_pairs import load_training_pairs
 from gaptorch.training_setup import (
     ModelOptions,
-    init_record,
     initial_network,
     refuse_options,
     run_record,
@@ -49,7 +48,7 @@ def train_n2n(
     images, sources = load_training_pairs(
         data, pairs=n2n_options.pairs, axes=model.axes, dims=dims, channels=channels
     )
-    network, network_config = initial_network(
+    network, network_config, start = initial_network(
         model, dims, channels, seed, kind="denoiser", method="n2n"
     )
     patch = config.patch(dims)
@@ -73,7 +72,7 @@ def train_n2n(
             sources=sources,
             device=choose_device(config.device),
             patch=train_sampler.patch,
-            init=init_record(model.init, "denoiser"),
+            init=start,
         ),
         method_config={**to_dict(n2n_options), "normalisation": "per-image mean and std"},
         intensity={"mean": data_mean},

@@ -18,7 +18,7 @@ from gaptorch.n2n_training import train_n2n
 from gaptorch.sample_grids import SampleGrids
 from gaptorch.training import TrainConfig, TrainResult, choose_device, run_training
 from gaptorch.training_data import load_training_images
-from gaptorch.training_setup import ModelOptions, init_record, initial_network, run_record
+from gaptorch.training_setup import ModelOptions, initial_network, run_record
 
 METHODS = {"denoiser": ("gap", "n2n"), "generator": ("gap", "ddpm")}
 
@@ -59,7 +59,9 @@ def train_model(
     )
     schedule = gap_options.schedule(loaded.psnr_span)
     objective = GapObjective(schedule, gap_options.supervision, level_tilt=gap_options.level_tilt)
-    network, network_config = initial_network(model, dims, channels, seed, kind=kind, method=method)
+    network, network_config, start = initial_network(
+        model, dims, channels, seed, kind=kind, method=method
+    )
     objective = with_auxiliary_loss(objective, network)
     patch = config.patch(dims)
     train_images, validation_images = split_validation(loaded.images, config.val_fraction, patch)
@@ -98,7 +100,7 @@ def train_model(
                 sources=loaded.sources,
                 device=device,
                 patch=train_sampler.patch,
-                init=init_record(model.init, kind),
+                init=start,
             ),
             "data_pseudo_psnr": round(loaded.pseudo_psnr, 2),
         },

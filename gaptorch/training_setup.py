@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gaptorch.config import to_dict
-from gaptorch.model_folder import load_model_folder, read_model_spec
+from gaptorch.model_folder import load_model_folder
 from gaptorch.models import architecture_config, build
 from gaptorch.pretrained import resolve_model_path
 from gaptorch.training import TrainConfig, TrainResult
@@ -82,11 +82,13 @@ def seeded_network(
 
 def initial_network(
     model: ModelOptions, dims: int, channels: int, seed: int | None, *, kind: str, method: str
-) -> tuple[nn.Module, dict[str, Any]]:
-    """The network training starts from: `model.init`'s weights (fine-tuning), else seeded.
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any] | None]:
+    """The network training starts from, its config, and what it started from.
 
+    `model.init`'s weights (fine-tuning) or, without one, a seeded network (record None).
     A fine-tuned network keeps the starting model's architecture and config; `network`
-    keywords, if given, must agree with it.
+    keywords, if given, must agree with it. The record names the starting model and its
+    own training (a chain), for the spec.
 
     Raises:
         ValueError: the starting model is of another kind or method, or disagrees with
@@ -94,7 +96,7 @@ def initial_network(
     """
     requested = model.network_kwargs(dims, channels)
     if model.init is None:
-        return seeded_network(model.architecture, requested, seed)
+        return (*seeded_network(model.architecture, requested, seed), None)
     network, spec = load_model_folder(
         resolve_model_path(model.init, kind=kind), torch.device("cpu")
     )
@@ -112,16 +114,9 @@ def initial_network(
             f"init {model.init!r} is architecture {spec.architecture!r} {spec.network}; "
             f"asked for {model.architecture!r} with {differing} (requested, init)"
         )
-    return network.train(), dict(spec.network)
-
-
-def init_record(init: str | None, kind: str) -> dict[str, Any] | None:
-    """What a fine-tuned model started from: the model and its own training (a chain)."""
-    if init is None:
-        return None
-    training = read_model_spec(resolve_model_path(init, kind=kind)).training
     kept = ("name", "steps", "seconds", "device", "init")
-    return {"model": str(init), **{key: training[key] for key in kept if key in training}}
+    record = {"model": str(model.init), **{k: spec.training[k] for k in kept if k in spec.training}}
+    return network.train(), dict(spec.network), record
 
 
 def run_record(

@@ -174,7 +174,7 @@ def train(
                 "depth": recipe.depth,
                 "start_filters": recipe.start_filters,
                 "log_skip": recipe.log_skip,
-                **({"contrast_input": True} if recipe.contrast_input else {}),
+                "contrast_input": recipe.contrast_input,
             },
             lr=1e-3,
             **_training_options(None if work is None else work / stem, progress),
