@@ -109,6 +109,21 @@ def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
     assert (low, high) == (CURRICULUM["min_psnr"], CURRICULUM["start_high"])
 
 
+def test_a_recipe_card_states_the_measured_network_options(tmp_path):
+    from dataclasses import replace
+
+    from gaptorch.pretrained.recipes import model_card, train
+
+    recipe = replace(_small_recipe(), contrast_input=True, contrast_input_measured="with 2 dB more")
+    denoiser = train(recipe, steps=1, work=tmp_path)
+    assert denoiser.spec.network["contrast_input"] is True
+    denoiser.save_pretrained(tmp_path / "model")
+    card = model_card(recipe, tmp_path / "model", hardware="here")
+    assert "With the local-contrast input (`contrast_input`, " in card
+    assert "`gaptorch.models.unet.LocalContrast`), chosen by measurement: with 2 dB more." in card
+    assert "log skip" not in card
+
+
 def test_a_recipe_start_model_needs_a_fine_tune_stage(tmp_path):
     from gaptorch.pretrained.recipes import train
 
