@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from gaptorch.config import to_dict
-from gaptorch.model_folder import load_model_folder
+from gaptorch.model_folder import WEIGHTS_NAME, load_model_folder
 from gaptorch.models import architecture_config, build
-from gaptorch.pretrained import resolve_model_path
+from gaptorch.pretrained import resolve_model_path, sha256_of
 from gaptorch.training import TrainConfig, TrainResult
 from gaptorch.training_data import infer_network_shape
 
@@ -88,7 +88,8 @@ def initial_network(
     `model.init`'s weights (fine-tuning) or, without one, a seeded network (record None).
     A fine-tuned network keeps the starting model's architecture and config; `network`
     keywords, if given, must agree with it. The record names the starting model and its
-    own training (a chain), for the spec.
+    own training (a chain), for the spec; its weights' SHA-256 identifies it where the
+    path was local to the training machine.
 
     Raises:
         ValueError: the starting model is of another kind or method, or disagrees with
@@ -97,9 +98,8 @@ def initial_network(
     requested = model.network_kwargs(dims, channels)
     if model.init is None:
         return (*seeded_network(model.architecture, requested, seed), None)
-    network, spec = load_model_folder(
-        resolve_model_path(model.init, kind=kind), torch.device("cpu")
-    )
+    folder = resolve_model_path(model.init, kind=kind)
+    network, spec = load_model_folder(folder, torch.device("cpu"))
     if (spec.kind, spec.method) != (kind, method):
         raise ValueError(
             f"init {model.init!r} is a {spec.method} {spec.kind}, not a {method} {kind}"
@@ -115,7 +115,11 @@ def initial_network(
             f"asked for {model.architecture!r} with {differing} (requested, init)"
         )
     kept = ("name", "steps", "seconds", "device", "init")
-    record = {"model": str(model.init), **{k: spec.training[k] for k in kept if k in spec.training}}
+    record = {
+        "model": str(model.init),
+        "model_sha256": sha256_of(folder / WEIGHTS_NAME),
+        **{k: spec.training[k] for k in kept if k in spec.training},
+    }
     return network.train(), dict(spec.network), record
 
 

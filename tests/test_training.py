@@ -7,6 +7,7 @@ from conftest import TINY_NETWORK
 
 from gaptorch import Denoiser, TrainConfig
 from gaptorch.data import PatchSampler
+from gaptorch.pretrained import sha256_of
 
 OPTIONS = {
     "network": TINY_NETWORK,
@@ -120,6 +121,7 @@ def test_fine_tuning_starts_from_the_given_model_and_records_it(tiny_model_dir, 
     assert tuned.spec.network == start.spec.network
     assert tuned.spec.training["init"] == {
         "model": str(tiny_model_dir),
+        "model_sha256": sha256_of(tiny_model_dir / "model.safetensors"),
         **{key: start.spec.training[key] for key in ("name", "steps", "seconds", "device")},
     }
     trained_on = Denoiser.train(noisy, steps=20, seed=5, init=str(tiny_model_dir), lr=1e-2)
