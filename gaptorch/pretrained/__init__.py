@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "b8ec4446804c2588a0278cda7f014db2a9f3848cf18e4d0dc25641f68ca61d14",
+        "ab44c9474bda84d1f3de9162123dbb1bd8fa0659d8f37e06fc88a303601ba541",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
         "CPU-trained (recipe: recipes.py)",
