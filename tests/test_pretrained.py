@@ -93,7 +93,7 @@ def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
     from gaptorch.pretrained.recipes import CURRICULUM, FineTune, model_card, train
 
     recipe = _small_recipe()
-    tuned = train(recipe, steps=2, work=tmp_path, fine_tune=FineTune(3, level_tilt=0.5))
+    tuned = train(recipe, steps=2, work=tmp_path, fine_tune=(FineTune(3, level_tilt=0.5),))
     tuned.save_pretrained(tmp_path / "tuned")
     card = model_card(recipe, tmp_path / "tuned", hardware="here")
     command = "recipes small --steps 2 --fine-tune-steps 3 --level-tilt 0.5`"
@@ -131,23 +131,61 @@ def test_a_recipe_start_model_needs_a_fine_tune_stage(tmp_path):
         train(_small_recipe(), steps=2, start=tmp_path)
 
 
+def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
+    from dataclasses import replace
+
+    from gaptorch.pretrained.recipes import FineTune, model_card, train
+
+    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0)))
+    recipe = replace(_small_recipe(), steps=2, fine_tune=stages)
+    tuned = train(recipe, work=tmp_path, fine_tune=stages)
+    second = tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-model"
+    assert tuned.spec.training["init"]["model"] == str(second)
+    first = tmp_path / "small-clean-2-model"
+    assert tuned.spec.training["init"]["init"]["model"] == str(first)
+    assert tuple(tuned.spec.method_config["psnr_range"]) == (-10.0, 30.0)
+    assert (
+        tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30"
+    ).is_dir()
+    tuned.save_pretrained(tmp_path / "tuned")
+    card = model_card(recipe, tmp_path / "tuned", hardware="here")
+    assert "`python -m gaptorch.pretrained.recipes small` (" in card and "; measured" not in card
+    assert "Stage 2, fine-tune (`FineTune`): 2 steps from the stage-1 weights over [-16.0" in card
+    assert (
+        "Stage 3, fine-tune (`FineTune`): 1 steps from the stage-2 weights over [-10.0, 30.0]"
+        in card
+    )
+    assert card.count("Trained in ") == 1 and " + " in card.split("Trained in ")[1]
+
+    # The last stage from the stage-2 model is the recipe's chain; from stage 1 it is not.
+    for start, command in ((second, "recipes small`"), (first, f"recipes small --start {first}`")):
+        again = train(recipe, work=tmp_path / start.name, fine_tune=stages[-1:], start=start)
+        again.save_pretrained(tmp_path / f"again-{start.name}")
+        assert command in model_card(recipe, tmp_path / f"again-{start.name}", hardware="here")
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
         ([], "recipe"),
-        (["--fine-tune-steps", "0"], None),
-        (["--fine-tune-steps", "7", "--level-tilt", "0.5"], (7, 0.5)),
+        (["--fine-tune-steps", "0"], ()),
+        (["--fine-tune-steps", "7", "--level-tilt", "0.5"], (7, 0.5, (-16.0, 32.0))),
+        (["--fine-tune-psnr", "-10", "30"], (8000, 0.25, (-10.0, 30.0))),
     ],
 )
-def test_the_recipe_command_line_overrides_the_fine_tune_stage(argv, expected):
+@pytest.mark.parametrize("start", [[], ["--start", "somewhere"]])
+def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expected, start):
     from gaptorch.pretrained.recipes import RECIPES, argument_parser, fine_tune_of
 
     recipe = RECIPES["gap-fluo-2d"]
-    stage = fine_tune_of(recipe, argument_parser().parse_args(["gap-fluo-2d", *argv]))
+    stages = fine_tune_of(recipe, argument_parser().parse_args(["gap-fluo-2d", *argv, *start]))
     if expected == "recipe":
-        assert stage == recipe.fine_tune
-    elif expected is None:
-        assert stage is None
+        assert stages == (recipe.fine_tune[-1:] if start else recipe.fine_tune)
+    elif expected == ():
+        assert stages == ()
     else:
-        assert (stage.steps, stage.level_tilt) == expected
-        assert stage.lr == (recipe.fine_tune.lr if recipe.fine_tune else 3e-4)
+        assert len(stages) == (1 if start else len(recipe.fine_tune))
+        assert stages[:-1] == recipe.fine_tune[:-1][: len(stages) - 1]
+        last = stages[-1]
+        assert (last.steps, last.level_tilt, last.psnr_range) == expected
+        assert last.lr == recipe.fine_tune[-1].lr

@@ -34,21 +34,31 @@ from gaptorch.model_folder import CARD_NAME, read_model_spec
 CURRICULUM = {"start_low": 24.0, "start_high": 32.0, "step_db": 8.0, "min_psnr": -16.0}
 SELF_PHOTONS = 1000.0
 LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
+FULL_RANGE = (CURRICULUM["min_psnr"], CURRICULUM["start_high"])
 HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
 class FineTune:
-    """A second stage: the stage-1 network trained on over the full range, fresh schedule.
+    """A stage after the curriculum: the previous stage's network trained on, fresh schedule.
 
     Continuing from the curriculum's end at a lower peak learning rate buys the budget of
     a longer run without repeating its bright phases; `level_tilt` (`sample_psnr`) gives
-    bright levels more of the samples.
+    bright levels more of the samples; `psnr_range` (dB, `10 log10` photons/pixel) can
+    narrow the levels to those the model promises to serve.
     """
 
     steps: int
     lr: float = 3e-4
     level_tilt: float = 0.0
+    psnr_range: tuple[float, float] = FULL_RANGE
+
+    @property
+    def run_name(self) -> str:
+        """The stage's checkpoint folder name: its settings."""
+        low, high = self.psnr_range
+        span = "" if self.psnr_range == FULL_RANGE else f"-psnr{low:g}_{high:g}"
+        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class Recipe:
     log_skip_measured: str = ""
     contrast_input_measured: str = ""
     size_measured: str = ""
-    fine_tune: FineTune | None = None
+    fine_tune: tuple[FineTune, ...] = ()
     fine_tune_measured: str = ""
 
 
@@ -91,7 +101,7 @@ RECIPES = {
         "30.74/32.99/35.05/38.31/42.77 dB",
         log_skip=True,
         contrast_input=True,
-        fine_tune=FineTune(8000, lr=3e-4, level_tilt=0.25),
+        fine_tune=(FineTune(8000, lr=3e-4, level_tilt=0.25),),
         fine_tune_measured="from stage 1 (held-out PSNR at 0.5/2/8/32/128 photons/pixel "
         "30.59/32.88/35.21/38.50/42.83 dB) to 30.62/32.91/35.37/38.62/42.90 dB in 24 min; "
         "level_tilt 0.25 led level_tilt 0 by 0.00/0.03/0.06/0.04/0.05 dB at 8000 steps of "
@@ -135,7 +145,7 @@ def training_images(recipe: Recipe, supervision: str, seed: int = 0) -> list[np.
 
 
 def _training_options(run: Path | None, progress: bool) -> dict:
-    """What both stages share: batch, patches, EMA, validation and resumable checkpoints."""
+    """What every stage shares: batch, patches, EMA, validation and resumable checkpoints."""
     return {
         "seed": 0,
         "batch_size": 16,
@@ -157,24 +167,28 @@ def train(
     supervision: str | None = None,
     work: Path | None = None,
     progress: bool = False,
-    fine_tune: FineTune | None = None,
+    fine_tune: tuple[FineTune, ...] = (),
     start: Path | None = None,
 ) -> Denoiser:
     """Train `recipe` (resumable when `work` is given) and return the denoiser.
 
-    Stage 1 trains over the curriculum for `steps`; a `fine_tune` stage (pass the
-    recipe's to reproduce it) then continues from it, or from the model folder `start`
-    given in place of stage 1.
+    Stage 1 trains over the curriculum for `steps`; the `fine_tune` stages (pass the
+    recipe's to reproduce it) then continue from it, each from the one before, or from
+    the model folder `start` given in place of the stages before them. Each stage but the
+    last is saved as a model folder in `work`, so the next one's spec records its weights.
     """
     steps = steps or recipe.steps
     supervision = supervision or recipe.supervision
-    stem = f"{recipe.name}-{supervision}-{steps}"
     images = training_images(recipe, supervision)
+    folders = work or Path("runs/recipes")
+    if start is not None and not fine_tune:
+        raise ValueError("start is the model a fine-tune stage continues from; give fine_tune")
+    run = f"{recipe.name}-{supervision}-{steps}" if start is None else f"from-{start.name}"
     if start is None:
         curriculum = Curriculum(
             **CURRICULUM, steps_per_phase=max(1, steps // 10)
         )  # last phase: half the run
-        stage1 = Denoiser.train(
+        denoiser = Denoiser.train(
             images,
             axes=recipe.axes,
             steps=steps,
@@ -188,27 +202,27 @@ def train(
                 "contrast_input": recipe.contrast_input,
             },
             lr=1e-3,
-            **_training_options(None if work is None else work / stem, progress),
+            **_training_options(None if work is None else work / run, progress),
         )
-        if fine_tune is None:
-            return stage1
-        start = (work or Path("runs/recipes")) / f"{stem}-model"
-        stage1.save_pretrained(start, card=f"# {recipe.name}, stage 1\n")
-    if fine_tune is None:
-        raise ValueError("start is the stage-1 model of a fine-tune stage; give fine_tune")
-    run = f"{stem}-fine-{fine_tune.steps}-lr{fine_tune.lr:g}-tilt{fine_tune.level_tilt:g}"
-    return Denoiser.train(
-        images,
-        axes=recipe.axes,
-        steps=fine_tune.steps,
-        name=recipe.name,
-        supervision=supervision,
-        init=str(start),
-        psnr_range=(CURRICULUM["min_psnr"], CURRICULUM["start_high"]),
-        level_tilt=fine_tune.level_tilt,
-        lr=fine_tune.lr,
-        **_training_options(None if work is None else work / run, progress),
-    )
+    for stage in fine_tune:
+        if start is None:
+            start = folders / f"{run}-model"
+            denoiser.save_pretrained(start, card=f"# {recipe.name}, stage {run}\n")
+        run = f"{run}-{stage.run_name}"
+        denoiser = Denoiser.train(
+            images,
+            axes=recipe.axes,
+            steps=stage.steps,
+            name=recipe.name,
+            supervision=supervision,
+            init=str(start),
+            psnr_range=stage.psnr_range,
+            level_tilt=stage.level_tilt,
+            lr=stage.lr,
+            **_training_options(None if work is None else work / run, progress),
+        )
+        start = None
+    return denoiser
 
 
 def evaluate(
@@ -247,40 +261,87 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
+def _stage_records(training: dict) -> list[dict]:
+    """The training records of a model's stages, stage 1 first (its `init` chain)."""
+    records = [training]
+    while records[-1].get("init"):
+        records.append(records[-1]["init"])
+    return records[::-1]
+
+
+def _stage_count(recipe: Recipe) -> int:
+    """Fine-tune stages the recipe command runs without `--start` (at least one if asked)."""
+    return max(len(recipe.fine_tune), 1)
+
+
+def _command(recipe: Recipe, records: list[dict], last: FineTune | None) -> str:
+    """The recipe command that reproduces the stages in `records`."""
+    command = f"python -m gaptorch.pretrained.recipes {recipe.name}"
+    if records[0].get("steps") != recipe.steps:
+        command += f" --steps {records[0].get('steps')}"
+    if last is None:
+        return command + (" --fine-tune-steps 0" if recipe.fine_tune else "")
+    if len(records) - 1 != _stage_count(recipe):
+        command += f" --start {records[-1]['init']['model']}"
+    recipes_last = recipe.fine_tune[-1] if recipe.fine_tune else FineTune(0)
+    for flag, value, recipes_value in (
+        ("--fine-tune-steps", last.steps, recipes_last.steps),
+        ("--fine-tune-lr", last.lr, recipes_last.lr),
+        ("--level-tilt", last.level_tilt, recipes_last.level_tilt),
+    ):
+        command += f" {flag} {value:g}" if value != recipes_value else ""
+    if last.psnr_range != recipes_last.psnr_range:
+        command += " --fine-tune-psnr {:g} {:g}".format(*last.psnr_range)
+    return command
+
+
+def _stage_line(number: int, stage: FineTune | None, record: dict) -> str:
+    """One fine-tune stage of the card: steps, and its settings where known."""
+    settings = (
+        "(settings not recorded)"
+        if stage is None
+        else f"over {list(stage.psnr_range)} dB, lr {stage.lr:g} with a fresh warm-up and "
+        f"cosine decay, `level_tilt` {stage.level_tilt:g} (training levels drawn with density "
+        f"~ level**{stage.level_tilt:g}), same batch, patches and EMA"
+    )
+    return (
+        f"Stage {number}, fine-tune (`FineTune`): {record.get('steps')} steps from the "
+        f"stage-{number - 1} weights {settings}"
+    )
+
+
 def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -> list[str]:
     """The card's recipe: the command, each stage's settings and time, what was measured."""
-    start = training.get("init")
-    stage1 = start or training
-    tilt = method.get("level_tilt", 0.0)
-    command = f"python -m gaptorch.pretrained.recipes {recipe.name}"
-    if stage1.get("steps") != recipe.steps:
-        command += f" --steps {stage1.get('steps')}"
-    fine = recipe.fine_tune or FineTune(0)
-    if start is None and recipe.fine_tune is not None:
-        command += " --fine-tune-steps 0"
-    if start is not None:
-        for flag, value, recipes_value in (
-            ("--fine-tune-steps", training.get("steps"), fine.steps),
-            ("--fine-tune-lr", training["config"]["lr"], fine.lr),
-            ("--level-tilt", tilt, fine.level_tilt),
-        ):
-            command += f" {flag} {value:g}" if value != recipes_value else ""
+    records = _stage_records(training)
+    last = None
+    if len(records) > 1:
+        last = FineTune(
+            int(training["steps"]),
+            lr=training["config"]["lr"],
+            level_tilt=method.get("level_tilt", 0.0),
+            psnr_range=tuple(method.get("psnr_range", FULL_RANGE)),
+        )
+    fine_tuned = len(records) - 1
+    as_recipe = fine_tuned == _stage_count(recipe)
+    earlier = recipe.fine_tune[:-1] if as_recipe else (None,) * (fine_tuned - 1)
+    stages = [*earlier, last] if fine_tuned else []
     lines = [
-        f"`{command}` ({Path(__file__).name}): {recipe.supervision!r} supervision, "
-        f"{'stage 1: ' if start else ''}{stage1.get('steps')} steps over the curriculum "
+        f"`{_command(recipe, records, last)}` ({Path(__file__).name}): "
+        f"{recipe.supervision!r} supervision, "
+        f"{'stage 1: ' if last else ''}{records[0].get('steps')} steps over the curriculum "
         f"{CURRICULUM} with phases of steps/10 (the last, full-range phase runs for half the "
         "run), batch 16 of 64x64 patches, AdamW lr 1e-3 with warm-up and cosine decay, EMA "
         "0.999, best validation weights.",
+        *(
+            _stage_line(number, stage, record)
+            + (
+                f"; measured: {recipe.fine_tune_measured}."
+                if stage is last and recipe.fine_tune_measured
+                else "."
+            )
+            for number, (stage, record) in enumerate(zip(stages, records[1:], strict=True), start=2)
+        ),
     ]
-    if start:
-        lines.append(
-            f"Stage 2, fine-tune (`FineTune`): {training.get('steps')} steps from the stage-1 "
-            f"weights over {list(method.get('psnr_range', []))} dB, lr "
-            f"{training['config']['lr']:g} with a fresh warm-up and cosine decay, "
-            f"`level_tilt` {tilt:g} (training levels drawn with density ~ level**{tilt:g}), "
-            "same batch, patches and EMA"
-            + (f"; measured: {recipe.fine_tune_measured}." if recipe.fine_tune_measured else ".")
-        )
     options = (
         ("the gated log skip", "log_skip", "LogSkip", recipe.log_skip_measured),
         (
@@ -298,9 +359,7 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
     ]
     if recipe.size_measured:
         lines.append(f"Depth and budget, measured: {recipe.size_measured}.")
-    minutes = [
-        stage.get("seconds", 0) / 60 for stage in ((stage1, training) if start else (training,))
-    ]
+    minutes = [record.get("seconds", 0) / 60 for record in records]
     lines.append(
         f"Trained in {' + '.join(f'{m:.0f}' for m in minutes)} min on {training.get('device')} "
         f"({hardware})."
@@ -382,17 +441,23 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
-def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> FineTune | None:
-    """The recipe's fine-tune stage with the command line's overrides (steps 0: none)."""
-    base = recipe.fine_tune or FineTune(0)
-    steps = base.steps if args.fine_tune_steps is None else args.fine_tune_steps
+def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> tuple[FineTune, ...]:
+    """The recipe's fine-tune stages, the command line's overrides applied to the last.
+
+    `--fine-tune-steps 0` drops them all; with `--start` only the last one runs, from it.
+    """
+    stages = recipe.fine_tune or (FineTune(0),)
+    last = stages[-1]
+    steps = last.steps if args.fine_tune_steps is None else args.fine_tune_steps
     if steps == 0:
-        return None
-    return FineTune(
+        return ()
+    last = FineTune(
         steps,
-        lr=base.lr if args.fine_tune_lr is None else args.fine_tune_lr,
-        level_tilt=base.level_tilt if args.level_tilt is None else args.level_tilt,
+        lr=last.lr if args.fine_tune_lr is None else args.fine_tune_lr,
+        level_tilt=last.level_tilt if args.level_tilt is None else args.level_tilt,
+        psnr_range=last.psnr_range if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
     )
+    return (last,) if args.start is not None else (*stages[:-1], last)
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -407,15 +472,29 @@ def argument_parser() -> argparse.ArgumentParser:
         "--work", type=Path, default=Path("runs/recipes"), help="checkpoints and logs"
     )
     parser.add_argument(
-        "--fine-tune-steps", type=int, default=None, help="default: the recipe's (0: none)"
+        "--fine-tune-steps",
+        type=int,
+        default=None,
+        help="of the last fine-tune stage; default: the recipe's (0: no fine-tune stages)",
     )
-    parser.add_argument("--fine-tune-lr", type=float, default=None)
-    parser.add_argument("--level-tilt", type=float, default=None, help="of the fine-tune stage")
+    parser.add_argument("--fine-tune-lr", type=float, default=None, help="of the last stage")
+    parser.add_argument(
+        "--level-tilt", type=float, default=None, help="of the last fine-tune stage"
+    )
+    parser.add_argument(
+        "--fine-tune-psnr",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="pseudo-PSNR range (dB) of the last fine-tune stage",
+    )
     parser.add_argument(
         "--start",
         type=Path,
         default=None,
-        help="a trained stage-1 model folder to fine-tune (skips stage 1)",
+        help="a trained model folder the last fine-tune stage continues from (skips the "
+        "stages before it)",
     )
     parser.add_argument("--compare-supervision", action="store_true")
     parser.add_argument(
