@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "ab44c9474bda84d1f3de9162123dbb1bd8fa0659d8f37e06fc88a303601ba541",
+        "fd5a9dc6122abbbaacf1492c39395da2ac52204a7e429174e1cca3e130cb9971",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
         "CPU-trained (recipe: recipes.py)",
