@@ -185,7 +185,7 @@ def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expect
         assert stages == ()
     else:
         assert len(stages) == (1 if start else len(recipe.fine_tune))
-        assert stages[:-1] == recipe.fine_tune[:-1][: len(stages) - 1]
+        assert stages[:-1] == (() if start else recipe.fine_tune[:-1])
         last, recipes = stages[-1], recipe.fine_tune[-1]
         wanted = (recipes.steps, recipes.level_tilt, recipes.psnr_range)
         assert (last.steps, last.level_tilt, last.psnr_range) == tuple(

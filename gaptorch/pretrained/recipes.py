@@ -279,14 +279,14 @@ def _stage_count(recipe: Recipe) -> int:
     return max(len(recipe.fine_tune), 1)
 
 
-def _command(recipe: Recipe, records: list[dict], last: FineTune | None) -> str:
-    """The recipe command that reproduces the stages in `records`."""
+def _command(recipe: Recipe, records: list[dict], last: FineTune | None, as_recipe: bool) -> str:
+    """The recipe command that reproduces the stages in `records` (`as_recipe`: its chain)."""
     command = f"python -m gaptorch.pretrained.recipes {recipe.name}"
     if records[0].get("steps") != recipe.steps:
         command += f" --steps {records[0].get('steps')}"
     if last is None:
         return command + (" --fine-tune-steps 0" if recipe.fine_tune else "")
-    if len(records) - 1 != _stage_count(recipe):
+    if not as_recipe:
         command += f" --start {records[-1]['init']['model']}"
     recipes_last = recipe.fine_tune[-1] if recipe.fine_tune else FineTune(0)
     for flag, value, recipes_value in (
@@ -331,7 +331,7 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
     earlier = recipe.fine_tune[:-1] if as_recipe else (None,) * (fine_tuned - 1)
     stages = [*earlier, last] if fine_tuned else []
     lines = [
-        f"`{_command(recipe, records, last)}` ({Path(__file__).name}): "
+        f"`{_command(recipe, records, last, as_recipe)}` ({Path(__file__).name}): "
         f"{recipe.supervision!r} supervision, "
         f"{'stage 1: ' if last else ''}{records[0].get('steps')} steps over the curriculum "
         f"{CURRICULUM} with phases of steps/10 (the last, full-range phase runs for half the "
