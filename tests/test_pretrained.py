@@ -136,7 +136,7 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
 
     from gaptorch.pretrained.recipes import FineTune, model_card, train
 
-    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0)))
+    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0), seed=5))
     recipe = replace(_small_recipe(), steps=2, fine_tune=stages)
     tuned = train(recipe, work=tmp_path, fine_tune=stages)
     second = tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-model"
@@ -144,8 +144,9 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
     first = tmp_path / "small-clean-2-model"
     assert tuned.spec.training["init"]["init"]["model"] == str(first)
     assert tuple(tuned.spec.method_config["psnr_range"]) == (-10.0, 30.0)
+    assert tuned.spec.training["config"]["seed"] == 5
     assert (
-        tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30"
+        tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30-seed5"
     ).is_dir()
     tuned.save_pretrained(tmp_path / "tuned")
     card = model_card(recipe, tmp_path / "tuned", hardware="here")
@@ -155,6 +156,7 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
         "Stage 3, fine-tune (`FineTune`): 1 steps from the stage-2 weights over [-10.0, 30.0]"
         in card
     )
+    assert card.count(", seed 5") == 1
     assert card.count("Trained in ") == 1 and " + " in card.split("Trained in ")[1]
 
     # The last stage from the stage-2 model is the recipe's chain; from stage 1 it is not.
@@ -192,4 +194,4 @@ def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expect
             value if value is not None else default
             for value, default in zip(expected, wanted, strict=True)
         )
-        assert last.lr == recipes.lr
+        assert (last.lr, last.seed) == (recipes.lr, recipes.seed)

@@ -45,20 +45,23 @@ class FineTune:
     Continuing from the curriculum's end at a lower peak learning rate buys the budget of
     a longer run without repeating its bright phases; `level_tilt` (`sample_psnr`) gives
     bright levels more of the samples; `psnr_range` (dB, `10 log10` photons/pixel) can
-    narrow the levels to those the model promises to serve.
+    narrow the levels to those the model promises to serve; a `seed` of its own keeps a
+    stage that repeats an earlier one's settings from drawing the same patches and levels.
     """
 
     steps: int
     lr: float = 3e-4
     level_tilt: float = 0.0
     psnr_range: tuple[float, float] = FULL_RANGE
+    seed: int = 0
 
     @property
     def run_name(self) -> str:
         """The stage's checkpoint folder name: its settings."""
         low, high = self.psnr_range
         span = "" if self.psnr_range == FULL_RANGE else f"-psnr{low:g}_{high:g}"
-        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}"
+        seed = f"-seed{self.seed}" if self.seed else ""
+        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}{seed}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,10 @@ def train(
             psnr_range=stage.psnr_range,
             level_tilt=stage.level_tilt,
             lr=stage.lr,
-            **_training_options(None if work is None else work / run, progress),
+            **{
+                **_training_options(None if work is None else work / run, progress),
+                "seed": stage.seed,
+            },
         )
         start = None
     return denoiser
@@ -308,6 +314,7 @@ def _stage_line(number: int, stage: FineTune | None, record: dict) -> str:
         else f"over {list(stage.psnr_range)} dB, lr {stage.lr:g} with a fresh warm-up and "
         f"cosine decay, `level_tilt` {stage.level_tilt:g} (training levels drawn with density "
         f"~ level**{stage.level_tilt:g}), same batch, patches and EMA"
+        + (f", seed {stage.seed}" if stage.seed else "")
     )
     return (
         f"Stage {number}, fine-tune (`FineTune`): {record.get('steps')} steps from the "
@@ -325,6 +332,7 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
             lr=training["config"]["lr"],
             level_tilt=method.get("level_tilt", 0.0),
             psnr_range=tuple(method.get("psnr_range", FULL_RANGE)),
+            seed=training["config"].get("seed") or 0,
         )
     fine_tuned = len(records) - 1
     as_recipe = fine_tuned == _stage_count(recipe)
@@ -461,6 +469,7 @@ def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> tuple[FineTune, ..
         lr=last.lr if args.fine_tune_lr is None else args.fine_tune_lr,
         level_tilt=last.level_tilt if args.level_tilt is None else args.level_tilt,
         psnr_range=last.psnr_range if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
+        seed=last.seed,
     )
     return (last,) if args.start is not None else (*stages[:-1], last)
 
