@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "fd5a9dc6122abbbaacf1492c39395da2ac52204a7e429174e1cca3e130cb9971",
+        "d82e516e64580462c9b50f7fe61a8fa4bd02cef5ffef068cac1f6db10635944d",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
         "CPU-trained (recipe: recipes.py)",
