@@ -155,10 +155,10 @@ def training_images(recipe: Recipe, supervision: str, seed: int = 0) -> list[np.
     return [datasets.simulate_counts(image, SELF_PHOTONS, rng)[1] for image in clean]
 
 
-def _training_options(run: Path | None, progress: bool) -> dict:
+def _training_options(run: Path | None, progress: bool, seed: int = 0) -> dict:
     """What every stage shares: batch, patches, EMA, validation and resumable checkpoints."""
     return {
-        "seed": 0,
+        "seed": seed,
         "batch_size": 16,
         "patch_size": 64,
         "ema_decay": 0.999,
@@ -230,10 +230,7 @@ def train(
             psnr_range=stage.psnr_range,
             level_tilt=stage.level_tilt,
             lr=stage.lr,
-            **{
-                **_training_options(None if work is None else work / run, progress),
-                "seed": stage.seed,
-            },
+            **_training_options(None if work is None else work / run, progress, stage.seed),
         )
         start = None
     return denoiser
