@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -460,17 +460,15 @@ def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> tuple[FineTune, ..
     `--fine-tune-steps 0` drops them all; with `--start` only the last one runs, from it.
     """
     stages = recipe.fine_tune or (FineTune(0),)
-    last = stages[-1]
-    steps = last.steps if args.fine_tune_steps is None else args.fine_tune_steps
-    if steps == 0:
+    overrides = {
+        "steps": args.fine_tune_steps,
+        "lr": args.fine_tune_lr,
+        "level_tilt": args.level_tilt,
+        "psnr_range": None if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
+    }
+    last = replace(stages[-1], **{k: v for k, v in overrides.items() if v is not None})
+    if last.steps == 0:
         return ()
-    last = FineTune(
-        steps,
-        lr=last.lr if args.fine_tune_lr is None else args.fine_tune_lr,
-        level_tilt=last.level_tilt if args.level_tilt is None else args.level_tilt,
-        psnr_range=last.psnr_range if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
-        seed=last.seed,
-    )
     return (last,) if args.start is not None else (*stages[:-1], last)
 
 
