@@ -23,7 +23,7 @@ class BundledModel:
 BUNDLED: dict[str, BundledModel] = {
     "gap-fluo-2d": BundledModel(
         "gap-fluo-2d",
-        "d82e516e64580462c9b50f7fe61a8fa4bd02cef5ffef068cac1f6db10635944d",
+        "44b983fe3dc44abfe032a7157ff0d05bcdad6757f49494b9b9fb47eba620a593",
         "denoiser",
         "GAP, grayscale fluorescence 2D, PSNR curriculum (-16..32 dB), "
         "CPU-trained (recipe: recipes.py)",
