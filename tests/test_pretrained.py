@@ -93,10 +93,13 @@ def test_a_recipe_fine_tune_stage_starts_from_stage_one(tmp_path):
     from gaptorch.pretrained.recipes import CURRICULUM, FineTune, model_card, train
 
     recipe = _small_recipe()
-    tuned = train(recipe, steps=2, work=tmp_path, fine_tune=(FineTune(3, level_tilt=0.5),))
+    stage = FineTune(3, level_tilt=0.5, amp=False)
+    tuned = train(recipe, steps=2, work=tmp_path, fine_tune=(stage,))
     tuned.save_pretrained(tmp_path / "tuned")
     card = model_card(recipe, tmp_path / "tuned", hardware="here")
-    command = "recipes small --steps 2 --fine-tune-steps 3 --level-tilt 0.5`"
+    command = (
+        "recipes small --steps 2 --fine-tune-steps 3 --level-tilt 0.5 --fine-tune-precision fp32`"
+    )
     assert command in card and "stage 1: 2 steps over the curriculum" in card
     assert "Stage 2, fine-tune (`FineTune`): 3 steps from the stage-1 weights over [-16.0" in card
     stage1 = tmp_path / "small-clean-2-model"
@@ -136,7 +139,7 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
 
     from gaptorch.pretrained.recipes import FineTune, model_card, train
 
-    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0), seed=5))
+    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0), seed=5, amp=False))
     recipe = replace(_small_recipe(), steps=2, fine_tune=stages)
     tuned = train(recipe, work=tmp_path, fine_tune=stages)
     second = tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-model"
@@ -145,8 +148,9 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
     assert tuned.spec.training["init"]["init"]["model"] == str(first)
     assert tuple(tuned.spec.method_config["psnr_range"]) == (-10.0, 30.0)
     assert tuned.spec.training["config"]["seed"] == 5
+    assert tuned.spec.training["config"]["amp"] is False
     assert (
-        tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30-seed5"
+        tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30-seed5-fp32"
     ).is_dir()
     tuned.save_pretrained(tmp_path / "tuned")
     card = model_card(recipe, tmp_path / "tuned", hardware="here")
@@ -156,7 +160,7 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
         "Stage 3, fine-tune (`FineTune`): 1 steps from the stage-2 weights over [-10.0, 30.0]"
         in card
     )
-    assert card.count(", seed 5") == 1
+    assert card.count(", seed 5, in float32 (no bf16 autocast)") == 1
     assert card.count("Trained in ") == 1 and " + " in card.split("Trained in ")[1]
 
     # The last stage from the stage-2 model is the recipe's chain; from stage 1 it is not.
@@ -173,6 +177,8 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
         (["--fine-tune-steps", "0"], ()),
         (["--fine-tune-steps", "7", "--level-tilt", "0.5"], (7, 0.5, None)),
         (["--fine-tune-psnr", "-12", "28"], (None, None, (-12.0, 28.0))),
+        (["--fine-tune-precision", "bf16"], (None, None, None, True)),
+        (["--fine-tune-precision", "fp32"], (None, None, None, False)),
     ],
 )
 @pytest.mark.parametrize("start", [[], ["--start", "somewhere"]])
@@ -189,8 +195,9 @@ def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expect
         assert len(stages) == (1 if start else len(recipe.fine_tune))
         assert stages[:-1] == (() if start else recipe.fine_tune[:-1])
         last, recipes = stages[-1], recipe.fine_tune[-1]
-        wanted = (recipes.steps, recipes.level_tilt, recipes.psnr_range)
-        assert (last.steps, last.level_tilt, last.psnr_range) == tuple(
+        wanted = (recipes.steps, recipes.level_tilt, recipes.psnr_range, recipes.amp)
+        expected = expected + (None,) * (len(wanted) - len(expected))
+        assert (last.steps, last.level_tilt, last.psnr_range, last.amp) == tuple(
             value if value is not None else default
             for value, default in zip(expected, wanted, strict=True)
         )

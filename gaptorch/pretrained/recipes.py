@@ -46,7 +46,9 @@ class FineTune:
     a longer run without repeating its bright phases; `level_tilt` (`sample_psnr`) gives
     bright levels more of the samples; `psnr_range` (dB, `10 log10` photons/pixel) can
     narrow the levels to those the model promises to serve; a `seed` of its own keeps a
-    stage that repeats an earlier one's settings from drawing the same patches and levels.
+    stage that repeats an earlier one's settings from drawing the same patches and levels;
+    `amp` False trains in float32, whose finer rounding late stages may need at bright
+    levels, where bf16 rounding shows (see `FastPaths`).
     """
 
     steps: int
@@ -54,6 +56,7 @@ class FineTune:
     level_tilt: float = 0.0
     psnr_range: tuple[float, float] = FULL_RANGE
     seed: int = 0
+    amp: bool = True
 
     @property
     def run_name(self) -> str:
@@ -61,7 +64,8 @@ class FineTune:
         low, high = self.psnr_range
         span = "" if self.psnr_range == FULL_RANGE else f"-psnr{low:g}_{high:g}"
         seed = f"-seed{self.seed}" if self.seed else ""
-        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}{seed}"
+        precision = "" if self.amp else "-fp32"
+        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}{seed}{precision}"
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,7 @@ def train(
             psnr_range=stage.psnr_range,
             level_tilt=stage.level_tilt,
             lr=stage.lr,
+            amp=stage.amp,
             **_training_options(None if work is None else work / run, progress, stage.seed),
         )
         start = None
@@ -305,7 +310,14 @@ def _command(recipe: Recipe, records: list[dict], last: FineTune | None, as_reci
         command += f" {flag} {value:g}" if value != recipes_value else ""
     if last.psnr_range != recipes_last.psnr_range:
         command += " --fine-tune-psnr {:g} {:g}".format(*last.psnr_range)
+    if last.amp != recipes_last.amp:
+        command += f" --fine-tune-precision {_precision(last.amp)}"
     return command
+
+
+def _precision(amp: bool) -> str:
+    """The `--fine-tune-precision` name of a stage's `amp`."""
+    return "bf16" if amp else "fp32"
 
 
 def _stage_line(number: int, stage: FineTune | None, record: dict) -> str:
@@ -317,6 +329,7 @@ def _stage_line(number: int, stage: FineTune | None, record: dict) -> str:
         f"cosine decay, `level_tilt` {stage.level_tilt:g} (training levels drawn with density "
         f"~ level**{stage.level_tilt:g}), same batch, patches and EMA"
         + (f", seed {stage.seed}" if stage.seed else "")
+        + ("" if stage.amp else ", in float32 (no bf16 autocast)")
     )
     return (
         f"Stage {number}, fine-tune (`FineTune`): {record.get('steps')} steps from the "
@@ -335,6 +348,7 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
             level_tilt=method.get("level_tilt", 0.0),
             psnr_range=tuple(method.get("psnr_range", FULL_RANGE)),
             seed=training["config"].get("seed") or 0,
+            amp=training["config"].get("amp", True),
         )
     fine_tuned = len(records) - 1
     as_recipe = fine_tuned == _stage_count(recipe)
@@ -467,6 +481,7 @@ def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> tuple[FineTune, ..
         "lr": args.fine_tune_lr,
         "level_tilt": args.level_tilt,
         "psnr_range": None if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
+        "amp": None if args.fine_tune_precision is None else args.fine_tune_precision == "bf16",
     }
     last = replace(stages[-1], **{k: v for k, v in overrides.items() if v is not None})
     if last.steps == 0:
@@ -502,6 +517,12 @@ def argument_parser() -> argparse.ArgumentParser:
         default=None,
         metavar=("LOW", "HIGH"),
         help="pseudo-PSNR range (dB) of the last fine-tune stage",
+    )
+    parser.add_argument(
+        "--fine-tune-precision",
+        choices=("bf16", "fp32"),
+        default=None,
+        help="of the last fine-tune stage: bf16 autocast where the CPU computes it, or float32",
     )
     parser.add_argument(
         "--start",
