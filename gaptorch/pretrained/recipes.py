@@ -47,8 +47,8 @@ class FineTune:
     bright levels more of the samples; `psnr_range` (dB, `10 log10` photons/pixel) can
     narrow the levels to those the model promises to serve; a `seed` of its own keeps a
     stage that repeats an earlier one's settings from drawing the same patches and levels;
-    `amp` False trains in float32, whose finer rounding late stages may need at bright
-    levels, where bf16 rounding shows (see `FastPaths`).
+    `amp` False trains the stage in float32 instead of bf16 autocast, to measure what
+    bf16 rounding costs (on gap-fluo-2d's sixth stage: nothing; see the README).
     """
 
     steps: int
