@@ -97,6 +97,12 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     help="GAP: sample training levels with density ~ level**T (0: uniform in dB).",
 )
 @click.option(
+    "--loss",
+    type=click.Choice(["photon", "log_mse", "mse", "l1"]),
+    default=None,
+    help="GAP: photon (default) or log_mse (trains for PSNR); n2n: mse (default) or l1.",
+)
+@click.option(
     "--init",
     default=None,
     metavar="MODEL",
@@ -184,6 +190,7 @@ def train(
     psnr_range: tuple[float, float] | None,
     curriculum: bool,
     level_tilt: float | None,
+    loss: str | None,
     init: str | None,
     architecture: str | None,
     network_options: dict[str, Any],
@@ -227,6 +234,7 @@ def train(
         "psnr_range": psnr_range,
         "curriculum": curriculum or None,
         "level_tilt": level_tilt,
+        "loss": loss,
         "init": init,
         "architecture": architecture,
         "pairs": pairs,

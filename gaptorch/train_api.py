@@ -58,7 +58,12 @@ def train_model(
         offset=offset,
     )
     schedule = gap_options.schedule(loaded.psnr_span)
-    objective = GapObjective(schedule, gap_options.supervision, level_tilt=gap_options.level_tilt)
+    objective = GapObjective(
+        schedule,
+        gap_options.supervision,
+        level_tilt=gap_options.level_tilt,
+        loss=gap_options.loss,
+    )
     network, network_config, start = initial_network(
         model, dims, channels, seed, kind=kind, method=method
     )

@@ -465,13 +465,14 @@ def test_train_fine_tunes_a_model_with_tilted_levels(tmp_path, tiny_model_dir):
     flags = ["--patch-size", 16, "--batch-size", 2, "--seed", 0, "-q"]
     result = gap(
         "train", tmp_path / "a.tif", "-o", tmp_path / "m", "--steps", 2, "--init",
-        tiny_model_dir, "--level-tilt", 0.5, *flags,
+        tiny_model_dir, "--level-tilt", 0.5, "--loss", "log_mse", *flags,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["training"]["init"]["model"] == str(tiny_model_dir)
     assert config["training"]["init"]["steps"] == 200
     assert config["method_config"]["level_tilt"] == 0.5
+    assert config["method_config"]["loss"] == "log_mse"
     assert config["network"] == json.loads((tiny_model_dir / "config.json").read_text())["network"]
     refused = gap(
         "train", tmp_path / "a.tif", "-o", tmp_path / "n", "--steps", 2, "--init",

@@ -12,7 +12,9 @@ from gaptorch.methods.gap import (
     GapOptions,
     accumulate,
     clean_training_pair,
+    log_mse_loss,
     mmse,
+    mmse_from_logits,
     photon_loss,
     sample_psnr,
     split_probability,
@@ -41,6 +43,49 @@ def test_photon_loss_is_minimal_at_the_target_distribution():
     best = photon_loss(torch.log(target), target)
     assert best < photon_loss(torch.zeros_like(target), target)
     assert best < photon_loss(torch.log(target) + 0.3 * torch.randn_like(target), target)
+
+
+def test_log_mse_loss_is_the_mean_log_mse_of_the_mmse_estimate_in_mean_one_units():
+    logits = torch.randn(3, 1, 6, 5, dtype=torch.float64)
+    target = torch.rand(3, 1, 6, 5, dtype=torch.float64) + 0.2
+    target = target / target.mean(dim=(1, 2, 3), keepdim=True)
+    pixels = torch.ones_like(target)  # one photon per pixel: the estimate in mean-1 units
+    estimate = mmse_from_logits(logits, pixels)
+    direct = torch.log((estimate - target).pow(2).mean(dim=(1, 2, 3))).mean()
+    assert log_mse_loss(logits, target).item() == pytest.approx(direct.item(), rel=1e-5)
+
+
+def test_log_mse_loss_is_minus_the_mean_psnr_up_to_a_constant():
+    target = torch.rand(2, 1, 8, 8) + 0.1
+    target = target / target.mean(dim=(1, 2, 3), keepdim=True)
+    logits = torch.log(target) + 0.2 * torch.randn_like(target)
+    better = logits.clone()
+    better[1] = torch.log(target[1]) + 0.1 * torch.randn_like(target[1])
+    estimates = [mmse_from_logits(z, torch.ones_like(z)) for z in (logits, better)]
+    psnr_gain = (
+        sum(
+            10 * torch.log10(((estimates[0][i] - target[i]) ** 2).mean())
+            - 10 * torch.log10(((estimates[1][i] - target[i]) ** 2).mean())
+            for i in range(2)
+        )
+        / 2
+    )
+    loss_drop = log_mse_loss(logits, target) - log_mse_loss(better, target)
+    assert loss_drop.item() == pytest.approx(psnr_gain.item() * math.log(10) / 10, rel=1e-4)
+
+
+def test_log_mse_loss_is_finite_and_minimal_at_the_target():
+    target = torch.rand(1, 1, 8, 8) + 0.1
+    target = target / target.mean()
+    best = log_mse_loss(torch.log(target), target)
+    assert torch.isfinite(best) and best < -10
+    assert best < log_mse_loss(torch.log(target) + 0.01 * torch.randn_like(target), target)
+    assert torch.isfinite(log_mse_loss(torch.full((1, 1, 4, 4), 1000.0), torch.zeros(1, 1, 4, 4)))
+
+
+def test_gap_options_reject_an_unknown_loss():
+    with pytest.raises(ValueError, match="loss must be one of photon, log_mse"):
+        GapOptions(loss="l1")
 
 
 def test_split_probability_hits_the_drawn_psnr_and_clamps():

@@ -73,6 +73,22 @@ def test_csv_log_has_a_row_per_logged_step(camera_counts, tmp_path):
     assert np.isfinite(float(rows[-1]["val_loss"]))
 
 
+def test_gap_trains_on_the_chosen_loss_and_records_it(camera_counts, tmp_path):
+    noisy, _ = camera_counts
+    logged = {}
+    for loss in ("photon", "log_mse"):
+        log = tmp_path / f"{loss}.csv"
+        denoiser = Denoiser.train(noisy, steps=10, seed=0, loss=loss, log_csv=str(log), **OPTIONS)
+        assert denoiser.spec.method_config["loss"] == loss
+        rows = list(csv.DictReader(log.read_text().splitlines()))
+        logged[loss] = [float(r["val_loss"]) for r in rows]
+    assert all(np.isfinite(v) for values in logged.values() for v in values)
+    # Same seed, same batches: only the loss differs. The held-out photons of a split at
+    # up to 1 photon/pixel are few, so the log MSE against them is well above 0, while
+    # the photon loss is near 0 there.
+    assert min(logged["log_mse"]) > 1.0 and max(abs(v) for v in logged["photon"]) < 0.1
+
+
 def test_ema_weights_differ_from_raw_weights(camera_counts):
     noisy, _ = camera_counts
     raw = Denoiser.train(noisy, steps=6, seed=0, **OPTIONS)

@@ -19,6 +19,9 @@ from gaptorch.curriculum import Curriculum
 from gaptorch.kernels import binomial_split, gap_step
 
 MAX_SPLIT_PROBABILITY = 0.99
+# Keeps log(MSE) finite for an exact estimate; far below any shot-noise error at 1000
+# photons per pixel (1e-3 in mean-1 units).
+LOG_MSE_FLOOR = 1e-8
 Predict = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -33,6 +36,26 @@ def photon_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     t = target.float().reshape(batch, -1)
     log_mean_exp = torch.logsumexp(z, dim=1) - math.log(z.shape[1])
     return (-(z * t).mean(dim=1) + t.mean(dim=1) * log_mean_exp).mean()
+
+
+def log_mse_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over images of log(MSE) between the MMSE estimate and the target, both mean 1.
+
+    The estimate is the softmax times the image's pixel count, so it has the target's
+    mean. Per image, log(MSE) is minus the PSNR times ln(10) / 10 plus a constant, so this
+    loss trains for the mean PSNR over images that the quality benchmark reports, where the
+    photon loss weighs each pixel's error by its brightness's inverse. Both losses are
+    minimised by the same estimate (the conditional mean); they differ in how a network
+    of limited capacity trades one image's, and one pixel's, errors against another's.
+    """
+    batch = logits.shape[0]
+    z = logits.float().reshape(batch, -1)
+    estimate = torch.softmax(z, dim=1) * z.shape[1]
+    mse = (estimate - target.float().reshape(batch, -1)).pow(2).mean(dim=1)
+    return torch.log(mse + LOG_MSE_FLOOR).mean()
+
+
+LOSSES = {"photon": photon_loss, "log_mse": log_mse_loss}
 
 
 def sample_psnr(
@@ -266,6 +289,9 @@ class GapOptions:
             (5 dB measured best on camera at 2 photons: +0.45 dB over 10, +0.9 over 20).
         level_tilt: sample training levels with density proportional to
             `level ** level_tilt` over the range (0: uniform in dB); see `sample_psnr`.
+        loss: "photon" (the cross-entropy of held-out photons, `photon_loss`) or
+            "log_mse" (`log_mse_loss`: the mean PSNR of the estimates, e.g. to fine-tune
+            a denoiser for what it is scored on).
     """
 
     psnr_range: tuple[float, float] | None = None
@@ -273,11 +299,14 @@ class GapOptions:
     supervision: Literal["self", "clean"] = "self"
     auto_width: float = 5.0
     level_tilt: float = 0.0
+    loss: Literal["photon", "log_mse"] = "photon"
     version: int = 1
 
     def __post_init__(self) -> None:
         if self.supervision not in ("self", "clean"):
             raise ValueError(f"supervision must be 'self' or 'clean', got {self.supervision!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.psnr_range is not None:
             low, high = self.psnr_range
             if not low < high:
@@ -316,10 +345,12 @@ class GapObjective:
         supervision: str,
         backend: str | None = None,
         level_tilt: float = 0.0,
+        loss: str = "photon",
     ) -> None:
         self.schedule = schedule
         self.make_pair = GapTrainingPair(supervision, level_tilt)  # type: ignore[arg-type]
         self.backend = backend
+        self.loss_function = LOSSES[loss]
 
     def psnr_range(self, step: int, total_steps: int) -> tuple[float, float]:
         """Training range at `step`."""
@@ -334,8 +365,8 @@ class GapObjective:
         return self.make_pair(batch, self.psnr_range(step, total_steps), generator, self.backend)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The photon loss."""
-        return photon_loss(output, target)
+        """The chosen loss (`GapOptions.loss`) of the logits against the target."""
+        return self.loss_function(output, target)
 
     def describe(self, step: int, total_steps: int) -> dict[str, float]:
         """The PSNR range, for the log."""
