@@ -139,7 +139,19 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
 
     from gaptorch.pretrained.recipes import FineTune, model_card, train
 
-    stages = (FineTune(2), FineTune(1, lr=1e-4, psnr_range=(-10.0, 30.0), seed=5, amp=False))
+    stages = (
+        FineTune(2),
+        FineTune(
+            1,
+            lr=1e-4,
+            psnr_range=(-10.0, 30.0),
+            seed=5,
+            amp=False,
+            loss="log_mse",
+            patch_size=32,
+            batch_size=2,
+        ),
+    )
     recipe = replace(_small_recipe(), steps=2, fine_tune=stages)
     tuned = train(recipe, work=tmp_path, fine_tune=stages)
     second = tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-model"
@@ -149,8 +161,14 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
     assert tuple(tuned.spec.method_config["psnr_range"]) == (-10.0, 30.0)
     assert tuned.spec.training["config"]["seed"] == 5
     assert tuned.spec.training["config"]["amp"] is False
+    assert tuned.spec.method_config["loss"] == "log_mse"
+    assert (
+        tuned.spec.training["config"]["patch_size"],
+        tuned.spec.training["config"]["batch_size"],
+    ) == (32, 2)
     assert (
         tmp_path / "small-clean-2-fine-2-lr0.0003-tilt0-fine-1-lr0.0001-tilt0-psnr-10_30-seed5-fp32"
+        "-log_mse-patch32x2"
     ).is_dir()
     tuned.save_pretrained(tmp_path / "tuned")
     card = model_card(recipe, tmp_path / "tuned", hardware="here")
@@ -160,7 +178,12 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
         "Stage 3, fine-tune (`FineTune`): 1 steps from the stage-2 weights over [-10.0, 30.0]"
         in card
     )
-    assert card.count(", seed 5, in float32 (no bf16 autocast)") == 1
+    assert (
+        card.count(
+            ", seed 5, in float32 (no bf16 autocast), loss `log_mse`, batch 2 of 32x32 patches."
+        )
+        == 1
+    )
     assert card.count("Trained in ") == 1 and " + " in card.split("Trained in ")[1]
 
     # The last stage from the stage-2 model is the recipe's chain; from stage 1 it is not.
@@ -179,6 +202,8 @@ def test_a_recipe_chains_its_fine_tune_stages_and_its_card_lists_each(tmp_path):
         (["--fine-tune-psnr", "-12", "28"], (None, None, (-12.0, 28.0))),
         (["--fine-tune-precision", "bf16"], (None, None, None, True)),
         (["--fine-tune-precision", "fp32"], (None, None, None, False)),
+        (["--fine-tune-loss", "photon"], (None, None, None, None, "photon")),
+        (["--fine-tune-patches", "96", "8"], (None, None, None, None, None, 96, 8)),
     ],
 )
 @pytest.mark.parametrize("start", [[], ["--start", "somewhere"]])
@@ -195,9 +220,10 @@ def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expect
         assert len(stages) == (1 if start else len(recipe.fine_tune))
         assert stages[:-1] == (() if start else recipe.fine_tune[:-1])
         last, recipes = stages[-1], recipe.fine_tune[-1]
-        wanted = (recipes.steps, recipes.level_tilt, recipes.psnr_range, recipes.amp)
+        fields = ("steps", "level_tilt", "psnr_range", "amp", "loss", "patch_size", "batch_size")
+        wanted = tuple(getattr(recipes, name) for name in fields)
         expected = expected + (None,) * (len(wanted) - len(expected))
-        assert (last.steps, last.level_tilt, last.psnr_range, last.amp) == tuple(
+        assert tuple(getattr(last, name) for name in fields) == tuple(
             value if value is not None else default
             for value, default in zip(expected, wanted, strict=True)
         )

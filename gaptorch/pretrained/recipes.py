@@ -35,6 +35,7 @@ CURRICULUM = {"start_low": 24.0, "start_high": 32.0, "step_db": 8.0, "min_psnr":
 SELF_PHOTONS = 1000.0
 LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
 FULL_RANGE = (CURRICULUM["min_psnr"], CURRICULUM["start_high"])
+PATCH_SIZE, BATCH_SIZE = 64, 16
 HERE = Path(__file__).parent
 
 
@@ -48,7 +49,9 @@ class FineTune:
     narrow the levels to those the model promises to serve; a `seed` of its own keeps a
     stage that repeats an earlier one's settings from drawing the same patches and levels;
     `amp` False trains the stage in float32 instead of bf16 autocast, to measure what
-    bf16 rounding costs (on gap-fluo-2d's sixth stage: nothing; see the README).
+    bf16 rounding costs (on gap-fluo-2d's sixth stage: nothing; see the README); `loss`
+    "log_mse" trains for the mean PSNR the model is scored on (`GapOptions.loss`);
+    `patch_size` and `batch_size` replace the recipe's 16 patches of 64 x 64 pixels.
     """
 
     steps: int
@@ -57,6 +60,9 @@ class FineTune:
     psnr_range: tuple[float, float] = FULL_RANGE
     seed: int = 0
     amp: bool = True
+    loss: str = "photon"
+    patch_size: int = PATCH_SIZE
+    batch_size: int = BATCH_SIZE
 
     @property
     def run_name(self) -> str:
@@ -65,7 +71,16 @@ class FineTune:
         span = "" if self.psnr_range == FULL_RANGE else f"-psnr{low:g}_{high:g}"
         seed = f"-seed{self.seed}" if self.seed else ""
         precision = "" if self.amp else "-fp32"
-        return f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}{seed}{precision}"
+        loss = "" if self.loss == "photon" else f"-{self.loss}"
+        patches = (
+            ""
+            if (self.patch_size, self.batch_size) == (PATCH_SIZE, BATCH_SIZE)
+            else f"-patch{self.patch_size}x{self.batch_size}"
+        )
+        return (
+            f"fine-{self.steps}-lr{self.lr:g}-tilt{self.level_tilt:g}{span}{seed}{precision}"
+            f"{loss}{patches}"
+        )
 
 
 @dataclass(frozen=True)
@@ -161,12 +176,18 @@ def training_images(recipe: Recipe, supervision: str, seed: int = 0) -> list[np.
     return [datasets.simulate_counts(image, SELF_PHOTONS, rng)[1] for image in clean]
 
 
-def _training_options(run: Path | None, progress: bool, seed: int = 0) -> dict:
+def _training_options(
+    run: Path | None,
+    progress: bool,
+    seed: int = 0,
+    patch_size: int = PATCH_SIZE,
+    batch_size: int = BATCH_SIZE,
+) -> dict:
     """What every stage shares: batch, patches, EMA, validation and resumable checkpoints."""
     return {
         "seed": seed,
-        "batch_size": 16,
-        "patch_size": 64,
+        "batch_size": batch_size,
+        "patch_size": patch_size,
         "ema_decay": 0.999,
         "val_every": 250,
         "checkpoint_every": 250,
@@ -237,7 +258,14 @@ def train(
             level_tilt=stage.level_tilt,
             lr=stage.lr,
             amp=stage.amp,
-            **_training_options(None if work is None else work / run, progress, stage.seed),
+            loss=stage.loss,
+            **_training_options(
+                None if work is None else work / run,
+                progress,
+                stage.seed,
+                stage.patch_size,
+                stage.batch_size,
+            ),
         )
         start = None
     return denoiser
@@ -312,6 +340,10 @@ def _command(recipe: Recipe, records: list[dict], last: FineTune | None, as_reci
         command += " --fine-tune-psnr {:g} {:g}".format(*last.psnr_range)
     if last.amp != recipes_last.amp:
         command += f" --fine-tune-precision {_precision(last.amp)}"
+    if last.loss != recipes_last.loss:
+        command += f" --fine-tune-loss {last.loss}"
+    if (last.patch_size, last.batch_size) != (recipes_last.patch_size, recipes_last.batch_size):
+        command += f" --fine-tune-patches {last.patch_size} {last.batch_size}"
     return command
 
 
@@ -330,6 +362,12 @@ def _stage_line(number: int, stage: FineTune | None, record: dict) -> str:
         f"~ level**{stage.level_tilt:g}), same batch, patches and EMA"
         + (f", seed {stage.seed}" if stage.seed else "")
         + ("" if stage.amp else ", in float32 (no bf16 autocast)")
+        + ("" if stage.loss == "photon" else f", loss `{stage.loss}`")
+        + (
+            ""
+            if (stage.patch_size, stage.batch_size) == (PATCH_SIZE, BATCH_SIZE)
+            else f", batch {stage.batch_size} of {stage.patch_size}x{stage.patch_size} patches"
+        )
     )
     return (
         f"Stage {number}, fine-tune (`FineTune`): {record.get('steps')} steps from the "
@@ -349,6 +387,9 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
             psnr_range=tuple(method.get("psnr_range", FULL_RANGE)),
             seed=training["config"].get("seed") or 0,
             amp=training["config"].get("amp", True),
+            loss=method.get("loss", "photon"),
+            patch_size=training["config"].get("patch_size", PATCH_SIZE),
+            batch_size=training["config"].get("batch_size", BATCH_SIZE),
         )
     fine_tuned = len(records) - 1
     as_recipe = fine_tuned == _stage_count(recipe)
@@ -482,6 +523,9 @@ def fine_tune_of(recipe: Recipe, args: argparse.Namespace) -> tuple[FineTune, ..
         "level_tilt": args.level_tilt,
         "psnr_range": None if args.fine_tune_psnr is None else tuple(args.fine_tune_psnr),
         "amp": None if args.fine_tune_precision is None else args.fine_tune_precision == "bf16",
+        "loss": args.fine_tune_loss,
+        "patch_size": None if args.fine_tune_patches is None else args.fine_tune_patches[0],
+        "batch_size": None if args.fine_tune_patches is None else args.fine_tune_patches[1],
     }
     last = replace(stages[-1], **{k: v for k, v in overrides.items() if v is not None})
     if last.steps == 0:
@@ -523,6 +567,20 @@ def argument_parser() -> argparse.ArgumentParser:
         choices=("bf16", "fp32"),
         default=None,
         help="of the last fine-tune stage: bf16 autocast where the CPU computes it, or float32",
+    )
+    parser.add_argument(
+        "--fine-tune-loss",
+        choices=("photon", "log_mse"),
+        default=None,
+        help="of the last fine-tune stage (GapOptions.loss)",
+    )
+    parser.add_argument(
+        "--fine-tune-patches",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("SIZE", "BATCH"),
+        help="patch size and batch size of the last fine-tune stage",
     )
     parser.add_argument(
         "--start",
