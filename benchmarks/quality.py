@@ -35,6 +35,7 @@ from gaptorch.model_folder import WEIGHTS_NAME, read_model_spec
 from gaptorch.pretrained import DEFAULTS, resolve_model_path, sha256_of
 
 LEVELS = (0.5, 2.0, 8.0, 32.0, 128.0)
+PANEL_CROP = 128
 RESULTS = Path(__file__).parent / "results"
 Method = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -52,6 +53,27 @@ def crop_center(image: np.ndarray, size: int) -> np.ndarray:
     """The central size x size crop (smaller images are kept whole)."""
     top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
     return image[top : top + size, left : left + size]
+
+
+def showcase_window(images: list[np.ndarray], size: int) -> tuple[int, tuple[slice, slice]]:
+    """The image and size x size window (on a grid of size / 8) with the most contrast.
+
+    Contrast is the standard deviation of the image scaled to mean 1, so the crop panel
+    shows cells or texture, not the background a fixed crop often holds.
+    """
+    best = (-1.0, 0, (slice(0, size), slice(0, size)))
+    step = max(1, size // 8)
+    for index, image in enumerate(images):
+        gray = np.asarray(image, np.float64)
+        gray = gray.mean(axis=-1) if gray.ndim == 3 else gray
+        gray = gray / max(float(gray.mean()), 1e-12)
+        for top in range(0, max(1, gray.shape[0] - size + 1), step):
+            for left in range(0, max(1, gray.shape[1] - size + 1), step):
+                window = (slice(top, top + size), slice(left, left + size))
+                contrast = float(gray[window].std())
+                if contrast > best[0]:
+                    best = (contrast, index, window)
+    return best[1], best[2]
 
 
 def _channel_axis(rgb: bool) -> int | None:
@@ -164,10 +186,11 @@ def run(
 ) -> tuple[dict, list[np.ndarray]]:
     """Score every method at every level.
 
-    Returns the results dict and, for `panel_level`, crops of the first image: noisy, each
-    method's estimate, clean.
+    Returns the results dict and, for `panel_level`, crops of the `showcase_window`: noisy,
+    each method's estimate, clean.
     """
     clean_images, axes = evaluation_images(data)
+    shown, window = showcase_window(clean_images, PANEL_CROP)
     rgb = data == "photos"
     network = _network_of(model)
     denoiser = Denoiser.from_pretrained(model) if set(MODEL_METHODS) & set(methods) else None
@@ -203,7 +226,7 @@ def run(
             }
         )
         if level == panel_level:
-            panel.append(crop_center(noisy[0], 128))
+            panel.append(noisy[shown][window])
         for name in methods:
             began = time.perf_counter()
             estimates = table[name](noisy)
@@ -216,14 +239,14 @@ def run(
                 }
             )
             if level == panel_level:
-                panel.append(crop_center(estimates[0], 128))
+                panel.append(estimates[shown][window])
             print(
                 f"{data} {level:>6g} photons  {name:<15} PSNR {rows[-1]['psnr']:6.2f}  "
                 f"SSIM {rows[-1]['ssim']:.3f}",
                 flush=True,
             )
         if level == panel_level:
-            panel.append(crop_center(rates[0], 128))
+            panel.append(rates[shown][window])
     rows.sort(key=lambda r: (r["photons"], r["method"] != "noisy"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     results = {

@@ -7,7 +7,13 @@ import pytest
 
 from gaptorch import Denoiser
 from gaptorch.benchmarks.baselines import denoise_anscombe
-from gaptorch.benchmarks.quality import _network_of, _previous_rows, crop_center, score
+from gaptorch.benchmarks.quality import (
+    _network_of,
+    _previous_rows,
+    crop_center,
+    score,
+    showcase_window,
+)
 
 SETTINGS = {"levels": [2.0], "seed": 0}
 
@@ -82,3 +88,15 @@ def test_gap_self_takes_the_bundled_network_without_its_log_skip():
     assert Denoiser.from_pretrained("gap-fluo-2d").spec.network["log_skip"] is True
     network = _network_of("gap-fluo-2d")
     assert network["start_filters"] == 16 and "log_skip" not in network and "dims" not in network
+
+
+def test_the_panel_shows_the_window_with_the_most_contrast():
+    flat = np.full((64, 64), 5.0)
+    spotted = np.full((48, 80, 3), 5.0)
+    spotted[30:34, 50:54] = 50.0
+    index, (rows, cols) = showcase_window([flat, spotted], 16)
+    assert index == 1
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (16, 16)
+    assert rows.start <= 30 and rows.stop >= 34 and cols.start <= 50 and cols.stop >= 54
+    index, (rows, cols) = showcase_window([np.ones((8, 8))], 16)
+    assert (index, rows, cols) == (0, slice(0, 16), slice(0, 16))
