@@ -44,9 +44,11 @@ def log_mse_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     The estimate is the softmax times the image's pixel count, so it has the target's
     mean. Per image, log(MSE) is minus the PSNR times ln(10) / 10 plus a constant, so this
     loss trains for the mean PSNR over images that the quality benchmark reports, where the
-    photon loss weighs each pixel's error by its brightness's inverse. Both losses are
-    minimised by the same estimate (the conditional mean); they differ in how a network
-    of limited capacity trades one image's, and one pixel's, errors against another's.
+    photon loss weighs each pixel's error by its brightness's inverse. Against clean
+    targets both losses are minimised by the same estimate, the conditional mean (against
+    held-out photons nearly so, as an image's MSE varies little from draw to draw); they
+    differ in how a network of limited capacity trades one image's, and one pixel's,
+    errors against another's.
     """
     batch = logits.shape[0]
     z = logits.float().reshape(batch, -1)
