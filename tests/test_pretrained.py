@@ -1,5 +1,6 @@
 """Bundled models: listed, loaded offline, checksummed, and working; the demo runs."""
 
+import json
 import shutil
 
 import numpy as np
@@ -228,3 +229,20 @@ def test_the_recipe_command_line_overrides_the_last_fine_tune_stage(argv, expect
             for value, default in zip(expected, wanted, strict=True)
         )
         assert (last.lr, last.seed) == (recipes.lr, recipes.seed)
+
+
+def test_the_recipe_command_writes_a_model_and_reports_its_stages_training_time(
+    tmp_path, monkeypatch, capsys
+):
+    from gaptorch.pretrained import recipes
+
+    monkeypatch.setitem(recipes.RECIPES, "small", _small_recipe())
+    out = tmp_path / "model"
+    argv = ["small", "--steps", "2", "--fine-tune-steps", "3", "--out", str(out)]
+    recipes.main([*argv, "--work", str(tmp_path / "work"), "--hardware", "here"])
+    report = json.loads(capsys.readouterr().out)
+    training = Denoiser.from_pretrained(out).spec.training
+    seconds = training["seconds"] + training["init"]["seconds"]
+    assert report["training_minutes"] == round(seconds / 60, 1)
+    assert set(report["eval"]) == {str(level) for level in recipes.LEVELS}
+    assert "(here)." in (out / "README.md").read_text()

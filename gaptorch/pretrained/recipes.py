@@ -646,7 +646,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
         return
-    began = time.perf_counter()
     denoiser = train(
         recipe,
         steps=args.steps,
@@ -655,7 +654,10 @@ def main(argv: list[str] | None = None) -> None:
         fine_tune=fine_tune_of(recipe, args),
         start=args.start,
     )
-    minutes = (time.perf_counter() - began) / 60
+    # From the stages' records, not this process's clock: a resumed run counts its whole time.
+    minutes = (
+        sum(record.get("seconds", 0) for record in _stage_records(denoiser.spec.training)) / 60
+    )
     denoiser.save_pretrained(out, card="(card follows)\n")
     card = model_card(recipe, out, hardware=args.hardware, comparison=comparison, quality=quality)
     write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
@@ -663,7 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(
             {
                 "model": recipe.name,
-                "minutes": round(minutes, 1),
+                "training_minutes": round(minutes, 1),
                 "threads": torch.get_num_threads(),
                 "eval": evaluate(denoiser, recipe),
             },
