@@ -223,8 +223,9 @@ class Denoiser:
     ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
         """Posterior samples ("diversity denoising"): photons added until `max_psnr`.
 
-        Each sample is scaled back to the input's photon total and units, so samples and
-        `denoise` output are comparable; their mean approaches the MMSE estimate.
+        Each sample is scaled back to the input's photon total (per channel, as `denoise`)
+        and units, so samples and `denoise` output are comparable; their mean approaches the
+        MMSE estimate.
 
         Returns:
             (n, *image.shape) float32 samples; with `trajectory_every`, also the photon
@@ -261,8 +262,7 @@ class Denoiser:
             seed=resolve_seed(seed),
             trajectory_every=trajectory_every,
         )
-        scale = _sum_per_image(start) / _sum_per_image(result.photons).clamp_min(1e-12)
-        samples = (result.photons * scale.view(-1, *([1] * (counts.ndim - 1)))).cpu().numpy()
+        samples = gap.rescale_to_counts(result.photons, start).cpu().numpy()
         per_sample = samples.reshape(n, *counts.shape)
         out = np.stack([calibration.from_counts(layout.from_model(s)) for s in per_sample])
         if trajectory_every is None:
@@ -272,10 +272,6 @@ class Denoiser:
             for t in result.trajectory
         ]
         return out, steps
-
-
-def _sum_per_image(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1).sum(dim=1)
 
 
 def _estimate(method: str, predict: gap.Predict, counts: torch.Tensor) -> torch.Tensor:

@@ -123,7 +123,7 @@ def test_3d_model_trains_and_denoises_a_stack():
     assert estimate.sum() == pytest.approx(float(stack.sum()), rel=1e-4)
 
 
-def test_rgb_model_for_photos():
+def test_rgb_model_for_photos_keeps_the_counted_colour_balance():
     rng = np.random.default_rng(0)
     photo = rng.poisson(np.full((20, 22, 3), 5.0)).astype(np.uint8)
     denoiser = Denoiser.train(
@@ -131,6 +131,11 @@ def test_rgb_model_for_photos():
     )
     assert denoiser.channels == 3
     assert denoiser.denoise(photo).shape == photo.shape
+    # A colour the training never showed: 40 times the prior's photons decide the balance.
+    tinted = rng.poisson(np.full((20, 22, 3), 5.0) * [2.0, 0.5, 1.0]).astype(np.uint8)
+    counted = tinted.sum(axis=(0, 1))
+    for estimate in (denoiser.denoise(tinted), *denoiser.sample(tinted, 2, max_psnr=12, seed=0)):
+        np.testing.assert_allclose(estimate.sum(axis=(0, 1)), counted, rtol=0.02)
 
 
 def test_unknown_training_option_is_named():

@@ -9,6 +9,7 @@ from scipy import stats
 
 from gaptorch.curriculum import Curriculum
 from gaptorch.methods.gap import (
+    CHANNEL_PRIOR_PHOTONS,
     GapOptions,
     accumulate,
     clean_training_pair,
@@ -16,6 +17,7 @@ from gaptorch.methods.gap import (
     mmse,
     mmse_from_logits,
     photon_loss,
+    rescale_to_counts,
     sample_psnr,
     split_probability,
 )
@@ -162,6 +164,50 @@ def test_mmse_sums_to_the_input_photon_count():
     with torch.no_grad():
         estimate = mmse(network, counts)
     torch.testing.assert_close(estimate.sum(dim=(1, 2, 3)), counts.sum(dim=(1, 2, 3)))
+
+
+def test_mmse_takes_the_colour_balance_from_the_counts_once_they_outnumber_the_prior():
+    # The network puts half the photons in each channel; the counts say 1:3.
+    logits = torch.zeros(1, 2, 8, 8)
+    counts = torch.cat([torch.full((1, 1, 8, 8), 250.0), torch.full((1, 1, 8, 8), 750.0)], 1)
+    channel_totals = mmse_from_logits(logits, counts).sum(dim=(2, 3))
+    prior = CHANNEL_PRIOR_PHOTONS * 0.5
+    total = 64_000.0 + CHANNEL_PRIOR_PHOTONS
+    expected = 64_000.0 * torch.tensor([[16_000.0 + prior, 48_000.0 + prior]]) / total
+    torch.testing.assert_close(channel_totals, expected)
+
+
+def test_rescale_to_counts_keeps_the_images_colour_balance_where_nothing_was_counted():
+    image = torch.tensor([1.0, 3.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    torch.testing.assert_close(rescale_to_counts(image, torch.zeros(1, 2, 4, 4)), image * 0)
+    few = torch.zeros(1, 2, 4, 4)
+    few[0, 0, 0, 0] = 1.0  # one photon, in the first channel: the prior still decides
+    totals = rescale_to_counts(image, few).sum(dim=(2, 3))
+    prior = torch.tensor([[0.25, 0.75]]) * CHANNEL_PRIOR_PHOTONS
+    torch.testing.assert_close(totals, (torch.tensor([[1.0, 0.0]]) + prior) / 101.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    channels=st.integers(1, 4),
+    side=st.integers(1, 6),
+    mean=st.floats(0.0, 1e4),
+    seed=st.integers(0, 2**16),
+)
+def test_rescale_to_counts_preserves_each_images_photon_total(channels, side, mean, seed):
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.rand(2, channels, side, side, generator=generator) + 1e-3
+    counts = torch.poisson(torch.full((2, channels, side, side), mean), generator=generator)
+    rescaled = rescale_to_counts(image, counts)
+    assert torch.isfinite(rescaled).all() and (rescaled >= 0).all()
+    torch.testing.assert_close(
+        rescaled.sum(dim=(1, 2, 3)), counts.sum(dim=(1, 2, 3)), rtol=1e-5, atol=1e-3
+    )
+    if channels == 1:  # plain scaling to the total
+        totals = counts.sum(dim=(1, 2, 3), keepdim=True)
+        torch.testing.assert_close(
+            rescaled, image / image.sum(dim=(1, 2, 3), keepdim=True) * totals
+        )
 
 
 @pytest.mark.parametrize("max_psnr", [0.0, 12.0])
