@@ -30,7 +30,7 @@ BUNDLED: dict[str, BundledModel] = {
     ),
     "gap-photo-rgb": BundledModel(
         "gap-photo-rgb",
-        "29b4885bd4c96d1f8ce92dbcf4166f43e5d0157f474a5ca772cc2e203337190c",
+        "d09ee9b4cfef7935d06173a86c08ae62362551c340f7dadc84c5fb308ed96abd",
         "denoiser",
         "GAP, RGB photos, PSNR curriculum (-16..32 dB), CPU-trained (recipe: recipes.py)",
     ),
