@@ -334,6 +334,11 @@ def _stage_records(training: dict) -> list[dict]:
     return records[::-1]
 
 
+def _stage_minutes(training: dict) -> list[float]:
+    """Training minutes of each stage, stage 1 first, as their records hold them."""
+    return [record.get("seconds", 0) / 60 for record in _stage_records(training)]
+
+
 def _stage_count(recipe: Recipe) -> int:
     """Fine-tune stages the recipe command runs without `--start` (at least one if asked)."""
     return max(len(recipe.fine_tune), 1)
@@ -448,7 +453,7 @@ def _recipe_lines(recipe: Recipe, training: dict, method: dict, hardware: str) -
     ]
     if recipe.size_measured:
         lines.append(f"Depth and budget, measured: {recipe.size_measured}.")
-    minutes = [record.get("seconds", 0) / 60 for record in records]
+    minutes = _stage_minutes(training)
     lines.append(
         f"Trained in {' + '.join(f'{m:.0f}' for m in minutes)} min on {training.get('device')} "
         f"({hardware})."
@@ -665,9 +670,7 @@ def main(argv: list[str] | None = None) -> None:
         start=args.start,
     )
     # From the stages' records, not this process's clock: a resumed run counts its whole time.
-    minutes = (
-        sum(record.get("seconds", 0) for record in _stage_records(denoiser.spec.training)) / 60
-    )
+    minutes = sum(_stage_minutes(denoiser.spec.training))
     denoiser.save_pretrained(out, card="(card follows)\n")
     card = model_card(recipe, out, hardware=args.hardware, comparison=comparison, quality=quality)
     write_atomically(out / CARD_NAME, lambda p: Path(p).write_text(card))
